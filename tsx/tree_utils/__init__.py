@@ -1,0 +1,10 @@
+"""Tree math and state utilities (``optax.tree_utils``'s names)."""
+
+from tsx.tree_utils.arithmetic import *  # noqa: F403
+from tsx.tree_utils.arithmetic import __all__ as _arithmetic_all
+from tsx.tree_utils.casting import *  # noqa: F403
+from tsx.tree_utils.casting import __all__ as _casting_all
+from tsx.tree_utils.moments import *  # noqa: F403
+from tsx.tree_utils.moments import __all__ as _moments_all
+
+__all__ = [*_arithmetic_all, *_casting_all, *_moments_all]

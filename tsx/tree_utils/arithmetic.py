@@ -1,0 +1,196 @@
+"""Linear algebra on pytrees: sums, products, norms and tree constructors."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "tree_add",
+    "tree_add_scale",
+    "tree_allclose",
+    "tree_batch_shape",
+    "tree_clip",
+    "tree_conj",
+    "tree_div",
+    "tree_full_like",
+    "tree_max",
+    "tree_min",
+    "tree_mul",
+    "tree_norm",
+    "tree_ones_like",
+    "tree_real",
+    "tree_scale",
+    "tree_size",
+    "tree_sub",
+    "tree_sum",
+    "tree_vdot",
+    "tree_where",
+    "tree_zeros_like",
+]
+
+
+def tree_add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
+    """Leaf-wise ``x + y (+ ...)``."""
+    return jax.tree.map(
+        lambda *xs: functools.reduce(operator.add, xs), tree_x, tree_y, *other_trees
+    )
+
+
+def tree_sub(tree_x: Any, tree_y: Any) -> Any:
+    """Leaf-wise ``x - y``."""
+    return jax.tree.map(operator.sub, tree_x, tree_y)
+
+
+def tree_mul(tree_x: Any, tree_y: Any) -> Any:
+    """Leaf-wise ``x * y``."""
+    return jax.tree.map(operator.mul, tree_x, tree_y)
+
+
+def tree_div(tree_x: Any, tree_y: Any) -> Any:
+    """Leaf-wise ``x / y``."""
+    return jax.tree.map(operator.truediv, tree_x, tree_y)
+
+
+def tree_scale(scalar: jax.typing.ArrayLike, tree: Any) -> Any:
+    """``scalar * x`` for every leaf."""
+    return jax.tree.map(lambda x: scalar * x, tree)
+
+
+def tree_add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
+    """``x + scalar * y`` leaf-wise."""
+    return jax.tree.map(lambda x, y: x + scalar * y, tree_x, tree_y)
+
+
+def _leaf_vdot(a: jax.Array, b: jax.Array) -> jax.Array:
+    # Full precision: on TPUs/GPUs the default matmul precision is lower.
+    return jnp.vdot(jnp.ravel(a), jnp.ravel(b), precision=jax.lax.Precision.HIGHEST)
+
+
+def tree_vdot(tree_x: Any, tree_y: Any) -> jax.Array:
+    """Inner product ``sum_i vdot(x_i, y_i)`` (conjugating ``x`` if complex)."""
+    parts = jax.tree.leaves(jax.tree.map(_leaf_vdot, tree_x, tree_y))
+    return (
+        functools.reduce(operator.add, parts, jnp.array(0.0))
+        if parts
+        else jnp.array(0.0)
+    )
+
+
+def tree_sum(tree: Any, axis: int | tuple[int, ...] | None = None) -> Any:
+    """Sum of every element of every leaf (or, with ``axis``, leaf-wise sums added)."""
+    sums = jax.tree.leaves(jax.tree.map(lambda x: jnp.sum(x, axis=axis), tree))
+    return functools.reduce(operator.add, sums, 0)
+
+
+def tree_max(tree: Any) -> jax.Array:
+    """The largest element over all leaves (``-inf`` for an empty tree)."""
+    maxes = jax.tree.leaves(jax.tree.map(jnp.max, tree))
+    return functools.reduce(jnp.maximum, maxes, jnp.array(-jnp.inf))
+
+
+def tree_min(tree: Any) -> jax.Array:
+    """The smallest element over all leaves (``inf`` for an empty tree)."""
+    mins = jax.tree.leaves(jax.tree.map(jnp.min, tree))
+    return functools.reduce(jnp.minimum, mins, jnp.array(jnp.inf))
+
+
+def tree_size(tree: Any) -> int:
+    """Total number of elements."""
+    return sum(jnp.size(x) for x in jax.tree.leaves(tree))
+
+
+def tree_conj(tree: Any) -> Any:
+    """Complex conjugate of every leaf."""
+    return jax.tree.map(jnp.conj, tree)
+
+
+def tree_real(tree: Any) -> Any:
+    """Real part of every leaf."""
+    return jax.tree.map(jnp.real, tree)
+
+
+def _abs_squared(x: jax.Array) -> jax.Array:
+    return jnp.square(jnp.real(x)) + jnp.square(jnp.imag(x))
+
+
+def tree_norm(
+    tree: Any,
+    ord: int | float | str | None = None,  # noqa: A002 - numpy's name
+    squared: bool = False,
+) -> jax.Array:
+    """Vector norm of the whole tree, seen as one flat vector.
+
+    ``ord`` is 2 (default, also ``None``), 1, or ``inf`` (``"inf"``,
+    ``"infinity"``); ``squared=True`` returns the norm squared.
+    """
+    if ord is None or ord == 2:
+        sq = tree_sum(jax.tree.map(_abs_squared, tree))
+        return jnp.array(sq if squared else jnp.sqrt(sq))
+    if ord == 1:
+        value = tree_sum(jax.tree.map(jnp.abs, tree))
+    elif ord == jnp.inf or ord in ("inf", "infinity"):
+        value = tree_max(jax.tree.map(jnp.abs, tree))
+    else:
+        raise ValueError(f"ord must be one of None, 1, 2, inf; got ord={ord!r}.")
+    return jnp.array(_abs_squared(value) if squared else value)
+
+
+def tree_batch_shape(tree: Any, shape: tuple[int, ...] = ()) -> Any:
+    """Broadcast every leaf to have leading dimensions ``shape``."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (*shape, *jnp.shape(x))), tree)
+
+
+def tree_zeros_like(tree: Any, dtype: jax.typing.DTypeLike | None = None) -> Any:
+    """A tree of zeros shaped like ``tree`` (optionally of another dtype)."""
+    return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
+
+
+def tree_ones_like(tree: Any, dtype: jax.typing.DTypeLike | None = None) -> Any:
+    """A tree of ones shaped like ``tree``."""
+    return jax.tree.map(lambda x: jnp.ones_like(x, dtype=dtype), tree)
+
+
+def tree_full_like(
+    tree: Any,
+    fill_value: jax.typing.ArrayLike,
+    dtype: jax.typing.DTypeLike | None = None,
+) -> Any:
+    """A tree shaped like ``tree`` filled with ``fill_value``."""
+    return jax.tree.map(lambda x: jnp.full_like(x, fill_value, dtype=dtype), tree)
+
+
+def tree_clip(
+    tree: Any,
+    min_value: jax.typing.ArrayLike | None = None,
+    max_value: jax.typing.ArrayLike | None = None,
+) -> Any:
+    """Clip every element to ``[min_value, max_value]`` (either may be None)."""
+    return jax.tree.map(lambda x: jnp.clip(x, min_value, max_value), tree)
+
+
+def tree_where(condition: jax.typing.ArrayLike, tree_x: Any, tree_y: Any) -> Any:
+    """Leaf-wise ``where(condition, x, y)``."""
+    return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
+
+
+def tree_allclose(
+    a: Any,
+    b: Any,
+    rtol: jax.typing.ArrayLike = 1e-5,
+    atol: jax.typing.ArrayLike = 1e-8,
+    equal_nan: bool = False,
+) -> bool:
+    """True when both trees have one structure and every leaf pair is close."""
+    if jax.tree.structure(a) != jax.tree.structure(b):
+        return False
+    close = jax.tree.map(
+        lambda x, y: jnp.allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan),
+        a,
+        b,
+    )
+    return bool(all(bool(c) for c in jax.tree.leaves(close)))

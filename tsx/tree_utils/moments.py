@@ -1,0 +1,81 @@
+"""Exponential moving averages of gradient moments, and their bias correction.
+
+For a decay ``beta`` and gradient ``g_t`` the moment of order ``k`` is
+``m_t = (1 - beta) g_t^k + beta m_{t-1}``; starting from ``m_0 = 0`` it is
+biased towards zero by the factor ``1 - beta^t``, which
+:func:`tree_bias_correction` divides out (Kingma & Ba, 2015, arXiv:1412.6980).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from tsx.numerics import abs_sq
+
+__all__ = [
+    "tree_bias_correction",
+    "tree_update_infinity_moment",
+    "tree_update_moment",
+    "tree_update_moment_per_elem_norm",
+]
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def tree_update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
+    """``(1 - decay) g**order + decay m`` for every leaf (``None`` stays None)."""
+
+    def one(g, m):
+        if g is None:
+            return None
+        return (1 - decay) * (g**order) + decay * m
+
+    return jax.tree.map(one, updates, moments, is_leaf=_is_none)
+
+
+def tree_update_infinity_moment(
+    updates: Any, moments: Any, decay: Any, eps: Any
+) -> Any:
+    """``max(|g| + eps, decay m)``: the decayed infinity norm used by Adamax."""
+
+    def one(g, m):
+        if g is None:
+            return None
+        return jnp.maximum(jnp.abs(g) + eps, decay * m)
+
+    return jax.tree.map(one, updates, moments, is_leaf=_is_none)
+
+
+def tree_update_moment_per_elem_norm(
+    updates: Any, moments: Any, decay: Any, order: int
+) -> Any:
+    """EMA of ``|g|**order``; for complex ``g`` uses ``|g|^2 = g conj(g)``."""
+
+    def power(g):
+        if not jnp.iscomplexobj(g):
+            return g**order
+        half = order / 2
+        # An integer exponent lowers to repeated multiplication, like the real path.
+        return abs_sq(g) ** (int(half) if float(half).is_integer() else half)
+
+    def one(g, m):
+        if g is None:
+            return None
+        return (1 - decay) * power(g) + decay * m
+
+    return jax.tree.map(one, updates, moments, is_leaf=_is_none)
+
+
+def tree_bias_correction(moment: Any, decay: Any, count: Any) -> Any:
+    """``m / (1 - decay**count)``, the division done in each leaf's dtype.
+
+    ``decay**count`` is computed in the precision of ``decay``/``count`` (not of
+    a bfloat16 moment, where it would round to 1 and divide by zero).
+    """
+    correction = 1 - jnp.asarray(decay) ** count
+    return jax.tree.map(lambda t: t / correction.astype(t.dtype), moment)
