@@ -52,7 +52,7 @@ def periodic_update(
     steps: jax.typing.ArrayLike,
     update_period: int,
 ) -> Params:
-    """``new`` every ``update_period`` steps (when ``steps % period == 0``), else ``old``.
+    """``new`` when ``steps % update_period == 0``, else ``old``.
 
     The target-network update of Mnih et al. (2015), Nature 518.
     """

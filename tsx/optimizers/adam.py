@@ -12,7 +12,8 @@ and steps along :math:`\\hat m_t / (\\sqrt{\\hat v_t + \\epsilon_{root}} +
 \\epsilon)` with the bias-corrected :math:`\\hat m_t = m_t / (1-\\beta_1^t)`,
 :math:`\\hat v_t = v_t / (1-\\beta_2^t)`. With ``nesterov=True`` the first
 moment looks one step ahead (NAdam, Dozat 2016):
-:math:`\\hat m_t = \\beta_1 m_t / (1-\\beta_1^{t+1}) + (1-\\beta_1) g_t / (1-\\beta_1^t)`.
+:math:`\\hat m_t = \\beta_1 m_t / (1-\\beta_1^{t+1})
++ (1-\\beta_1) g_t / (1-\\beta_1^t)`.
 AdamW (Loshchilov & Hutter, 2019, arXiv:1711.05101) adds
 ``weight_decay * params`` after the scaling and before the learning rate.
 """

@@ -18,7 +18,7 @@ def tree_cast(tree: Any, dtype: jax.typing.DTypeLike | None) -> Any:
 
 
 def tree_cast_like(tree: Any, other_tree: Any) -> Any:
-    """Cast every leaf of ``tree`` to the dtype of the matching leaf of ``other_tree``."""
+    """Cast each leaf of ``tree`` to the dtype of its match in ``other_tree``."""
 
     def one(x, y):
         return x if x is None else jnp.asarray(x).astype(jnp.asarray(y).dtype)
