@@ -1,0 +1,3 @@
+"""tsx.contrib (filled in by its owner)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Linear-algebra helpers Optax exports at top level."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""tsx.losses (filled in by its owner)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""tsx.microbatching (filled in by its owner)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""tsx.schedules (filled in by its owner)."""
+
+__all__: list[str] = []

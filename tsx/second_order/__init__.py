@@ -1,0 +1,3 @@
+"""tsx.second_order (filled in by its owner)."""
+
+__all__: list[str] = []
