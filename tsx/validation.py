@@ -109,12 +109,17 @@ def describe_structure_mismatch(tree: Any, reference: Any) -> str | None:
     a, b = _leaf_paths(tree), _leaf_paths(reference)
     if a == b:
         return None
+    in_a, in_b = set(a), set(b)
     for pa, pb in zip(a, b, strict=False):
-        if pa != pb:
-            return (
-                f"first differing path: the gradients have {pa} where the "
-                f"reference has {pb}"
-            )
+        if pa == pb:
+            continue
+        if pb not in in_a and pa not in in_b:
+            return f"first differing path: the gradients have {pa} where expected {pb}"
+        if pb not in in_a:
+            return f"first differing path: the gradients lack the leaf at {pb}"
+        if pa not in in_b:
+            return f"first differing path: the gradients have an extra leaf at {pa}"
+        return f"first differing path: the gradients have {pa} where expected {pb}"
     if len(a) > len(b):
         return f"first differing path: the gradients have an extra leaf at {a[len(b)]}"
     return f"first differing path: the gradients lack the leaf at {b[len(a)]}"
