@@ -254,7 +254,8 @@ def main(argv=None) -> int:
     bandwidth = triad_bandwidth()
     print(
         f"{datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, "
-        f"jax {jax.__version__} on {jax.devices()[0].platform}, optax {optax.__version__}, "
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, "
+        f"optax {optax.__version__}, "
         f"torch {getattr(torch, '__version__', '-')}; triad bandwidth "
         f"{bandwidth / 1e9:.1f} GB/s",
         flush=True,

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 
 def resnet50_shapes() -> dict:
-    """ResNet-50's parameters (25.6M in 161 leaves), from the ImageNet example's model."""
+    """ResNet-50's parameters (25.6M in 161 leaves), from the ImageNet example."""
     from examples.imagenet.models import ResNet50
 
     model = ResNet50(num_classes=1000)
@@ -24,7 +24,7 @@ def resnet50_shapes() -> dict:
 
 
 def gpt2_small_shapes(dtype=jnp.float32) -> dict:
-    """GPT-2 small (124M parameters): token/position embeddings, 12 blocks, final norm."""
+    """GPT-2 small (124M parameters): embeddings, 12 blocks, final norm."""
     d, vocab, ctx, layers = 768, 50257, 1024, 12
     s = lambda *shape: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
 
@@ -51,7 +51,7 @@ def gpt2_small_shapes(dtype=jnp.float32) -> dict:
 
 
 def many_small_leaves(n: int = 2000, size: int = 1000, dtype=jnp.float32) -> dict:
-    """``n`` leaves of ``size`` parameters each (2M by default): per-leaf overhead dominates."""
+    """``n`` leaves of ``size`` parameters (2M in all): per-leaf overhead dominates."""
     return {f"leaf_{i:04d}": jax.ShapeDtypeStruct((size,), dtype) for i in range(n)}
 
 
