@@ -2,9 +2,45 @@
 
 from tsx.optimizers.adam import *  # noqa: F403
 from tsx.optimizers.adam import __all__ as _adam_all
+from tsx.optimizers.backtracking_linesearch import *  # noqa: F403
+from tsx.optimizers.backtracking_linesearch import (
+    __all__ as _backtracking_linesearch_all,
+)
+from tsx.optimizers.lbfgs import *  # noqa: F403
+from tsx.optimizers.lbfgs import __all__ as _lbfgs_all
+from tsx.optimizers.linesearch_utils import *  # noqa: F403
+from tsx.optimizers.linesearch_utils import __all__ as _linesearch_utils_all
+from tsx.optimizers.optimistic import *  # noqa: F403
+from tsx.optimizers.optimistic import __all__ as _optimistic_all
+from tsx.optimizers.polyak import *  # noqa: F403
+from tsx.optimizers.polyak import __all__ as _polyak_all
+from tsx.optimizers.radam import *  # noqa: F403
+from tsx.optimizers.radam import __all__ as _radam_all
 from tsx.optimizers.rmsprop import *  # noqa: F403
 from tsx.optimizers.rmsprop import __all__ as _rmsprop_all
+from tsx.optimizers.rprop import *  # noqa: F403
+from tsx.optimizers.rprop import __all__ as _rprop_all
 from tsx.optimizers.sgd import *  # noqa: F403
 from tsx.optimizers.sgd import __all__ as _sgd_all
+from tsx.optimizers.sm3 import *  # noqa: F403
+from tsx.optimizers.sm3 import __all__ as _sm3_all
+from tsx.optimizers.yogi import *  # noqa: F403
+from tsx.optimizers.yogi import __all__ as _yogi_all
+from tsx.optimizers.zoom_linesearch import *  # noqa: F403
+from tsx.optimizers.zoom_linesearch import __all__ as _zoom_linesearch_all
 
-__all__ = [*_adam_all, *_rmsprop_all, *_sgd_all]
+__all__ = [
+    *_adam_all,
+    *_rmsprop_all,
+    *_sgd_all,
+    *_backtracking_linesearch_all,
+    *_lbfgs_all,
+    *_linesearch_utils_all,
+    *_optimistic_all,
+    *_polyak_all,
+    *_radam_all,
+    *_rprop_all,
+    *_sm3_all,
+    *_yogi_all,
+    *_zoom_linesearch_all,
+]
