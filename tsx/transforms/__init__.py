@@ -1,8 +1,25 @@
-"""Gradient transformations and wrappers (``optax.transforms``'s names, and more)."""
+"""Gradient transformations and wrappers (``optax.transforms``'s names, and more).
+
+Also holds the transformations Optax keeps only at its top level (``ApplyEvery``,
+``centralize``, ``lookahead``, ``multi_transform``, the clipping state aliases, ...),
+so that ``tsx``'s star import of this package puts them there too.
+"""
 
 from tsx.combine import chain, named_chain
+from tsx.transforms.apply_every import *  # noqa: F403
+from tsx.transforms.apply_every import __all__ as _apply_every_all
+from tsx.transforms.clipping import *  # noqa: F403
+from tsx.transforms.clipping import __all__ as _clipping_all
+from tsx.transforms.ema import *  # noqa: F403
+from tsx.transforms.ema import __all__ as _ema_all
 from tsx.transforms.masking import *  # noqa: F403
 from tsx.transforms.masking import __all__ as _masking_all
+from tsx.transforms.multi_steps import *  # noqa: F403
+from tsx.transforms.multi_steps import __all__ as _multi_steps_all
+from tsx.transforms.partition import *  # noqa: F403
+from tsx.transforms.partition import __all__ as _partition_all
+from tsx.transforms.per_example import *  # noqa: F403
+from tsx.transforms.per_example import __all__ as _per_example_all
 from tsx.transforms.scaling import *  # noqa: F403
 from tsx.transforms.scaling import __all__ as _scaling_all
 from tsx.transforms.trace import *  # noqa: F403
@@ -13,7 +30,13 @@ from tsx.transforms.weight_decay import __all__ as _weight_decay_all
 __all__ = [
     "chain",
     "named_chain",
+    *_apply_every_all,
+    *_clipping_all,
+    *_ema_all,
     *_masking_all,
+    *_multi_steps_all,
+    *_partition_all,
+    *_per_example_all,
     *_scaling_all,
     *_trace_all,
     *_weight_decay_all,
