@@ -1,5 +1,7 @@
 """Optimizers (aliases built by chaining transformations) and their scale_by_* parts."""
 
+from tsx.optimizers.adafactor import *  # noqa: F403
+from tsx.optimizers.adafactor import __all__ as _adafactor_all
 from tsx.optimizers.adam import *  # noqa: F403
 from tsx.optimizers.adam import __all__ as _adam_all
 from tsx.optimizers.backtracking_linesearch import *  # noqa: F403
@@ -12,6 +14,8 @@ from tsx.optimizers.linesearch_utils import *  # noqa: F403
 from tsx.optimizers.linesearch_utils import __all__ as _linesearch_utils_all
 from tsx.optimizers.optimistic import *  # noqa: F403
 from tsx.optimizers.optimistic import __all__ as _optimistic_all
+from tsx.optimizers.param_block import *  # noqa: F403
+from tsx.optimizers.param_block import __all__ as _param_block_all
 from tsx.optimizers.polyak import *  # noqa: F403
 from tsx.optimizers.polyak import __all__ as _polyak_all
 from tsx.optimizers.radam import *  # noqa: F403
@@ -24,6 +28,8 @@ from tsx.optimizers.sgd import *  # noqa: F403
 from tsx.optimizers.sgd import __all__ as _sgd_all
 from tsx.optimizers.sm3 import *  # noqa: F403
 from tsx.optimizers.sm3 import __all__ as _sm3_all
+from tsx.optimizers.trust_ratio import *  # noqa: F403
+from tsx.optimizers.trust_ratio import __all__ as _trust_ratio_all
 from tsx.optimizers.yogi import *  # noqa: F403
 from tsx.optimizers.yogi import __all__ as _yogi_all
 from tsx.optimizers.zoom_linesearch import *  # noqa: F403
@@ -43,4 +49,7 @@ __all__ = [
     *_sm3_all,
     *_yogi_all,
     *_zoom_linesearch_all,
+    *_adafactor_all,
+    *_param_block_all,
+    *_trust_ratio_all,
 ]
