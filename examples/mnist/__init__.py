@@ -1,0 +1,1 @@
+"""The MNIST example: a Linen CNN trained with a tsx optimizer (see README.md)."""

@@ -1,0 +1,1 @@
+"""Training configurations for the MNIST example (pass one with --config=)."""

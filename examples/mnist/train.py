@@ -1,0 +1,382 @@
+"""MNIST training and evaluation: a Linen CNN trained with a tsx optimizer.
+
+The model is the CNN of Flax's MNIST example (two 3x3 convolutions with 32
+and 64 features, each followed by ReLU and 2x2 average pooling, then dense
+layers of 256 and 10 units), trained on softmax cross-entropy. Per epoch the
+loop trains on the shuffled training set, evaluates on the test set, writes
+the metrics (TensorBoard and log lines) and saves an Orbax checkpoint, from
+which a rerun in the same workdir resumes.
+"""
+
+import inspect
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+from clu import metric_writers, metrics, parameter_overview, periodic_actions
+from flax import linen as nn
+from flax.training import train_state
+
+import tsx
+from examples.mnist import input_pipeline
+
+__all__ = [
+    "CNN",
+    "EvalMetrics",
+    "TrainMetrics",
+    "create_learning_rate",
+    "create_optimizer",
+    "create_train_state",
+    "cross_entropy_loss",
+    "eval_step",
+    "evaluate",
+    "train_and_evaluate",
+    "train_epoch",
+    "train_step",
+]
+
+NUM_CLASSES = 10
+
+
+class CNN(nn.Module):
+    """conv 32 -> avg-pool -> conv 64 -> avg-pool -> dense 256 -> dense 10, ReLU."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.Conv(features=32, kernel_size=(3, 3))(x)
+        x = nn.relu(x)
+        x = nn.avg_pool(x, window_shape=(2, 2), strides=(2, 2))
+        x = nn.Conv(features=64, kernel_size=(3, 3))(x)
+        x = nn.relu(x)
+        x = nn.avg_pool(x, window_shape=(2, 2), strides=(2, 2))
+        x = x.reshape((x.shape[0], -1))
+        x = nn.Dense(features=256)(x)
+        x = nn.relu(x)
+        x = nn.Dense(features=NUM_CLASSES)(x)
+        return x
+
+
+@flax.struct.dataclass
+class TrainMetrics(metrics.Collection):
+    loss: metrics.Average.from_output("loss")
+    accuracy: metrics.Accuracy
+
+
+@flax.struct.dataclass
+class EvalMetrics(metrics.Collection):
+    loss: metrics.Average.from_output("loss")
+    accuracy: metrics.Accuracy
+
+
+def cross_entropy_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Per-example softmax cross-entropy ``-log softmax(logits)[label]``."""
+    log_probs = jax.nn.log_softmax(logits)
+    return -jnp.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0]
+
+
+# --------------------------------------------------------------------------
+# Optimizer from the config.
+
+
+def create_learning_rate(
+    config: ml_collections.ConfigDict, steps_per_epoch: int
+) -> float | Callable[[jax.Array], jax.Array]:
+    """``config.learning_rate``, constant or shaped by ``config.schedule``."""
+    total_steps = config.num_epochs * steps_per_epoch
+    schedule = config.get("schedule", "constant") or "constant"
+    if schedule == "constant":
+        return config.learning_rate
+    if schedule == "cosine":
+        return tsx.cosine_decay_schedule(config.learning_rate, decay_steps=total_steps)
+    if schedule == "warmup_cosine":
+        warmup_steps = int(config.warmup_epochs * steps_per_epoch)
+        return tsx.warmup_cosine_decay_schedule(
+            init_value=0.0,
+            peak_value=config.learning_rate,
+            warmup_steps=warmup_steps,
+            decay_steps=total_steps,
+        )
+    raise ValueError(
+        f"config.schedule={schedule!r}: expected 'constant', 'cosine' or"
+        " 'warmup_cosine'"
+    )
+
+
+def _optimizer_factory(name: str) -> Callable[..., Any]:
+    # TEMPORARY until tsx.optimizers.get lands.
+    factory = getattr(tsx, name, None)
+    if factory is None:
+        raise ValueError(f"config.optimizer={name!r}: tsx has no such optimizer")
+    return factory
+
+
+def _decay_mask(params: Any) -> Any:
+    # TEMPORARY until tsx.masks.decay_mask lands: decay kernels only.
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def create_optimizer(
+    config: ml_collections.ConfigDict, steps_per_epoch: int
+) -> tsx.GradientTransformation:
+    """The optimizer ``config.optimizer`` names, with its kwargs and weight decay.
+
+    ``config.weight_decay > 0`` decays kernels only (``tsx.masks.decay_mask``):
+    through the optimizer's own decoupled ``weight_decay`` argument where it has
+    one (AdamW; Loshchilov & Hutter, 2019, "Decoupled weight decay
+    regularization"), otherwise by adding ``weight_decay * params`` to the
+    gradient before the optimizer (classic L2 regularisation).
+    """
+    factory = _optimizer_factory(config.optimizer)
+    kwargs = dict(config.get("optimizer_kwargs") or {})
+    learning_rate = create_learning_rate(config, steps_per_epoch)
+    accepted = inspect.signature(factory).parameters
+    unknown = sorted(k for k in kwargs if k not in accepted)
+    if unknown:
+        raise ValueError(
+            f"config.optimizer={config.optimizer!r} does not take"
+            f" {', '.join(unknown)} (from config.optimizer_kwargs); it takes"
+            f" {', '.join(accepted)}"
+        )
+    weight_decay = config.get("weight_decay", 0.0)
+    decoupled = weight_decay and "weight_decay" in accepted and "mask" in accepted
+    if decoupled:
+        kwargs.update(weight_decay=weight_decay, mask=_decay_mask)
+    tx = factory(learning_rate=learning_rate, **kwargs)
+    if weight_decay and not decoupled:
+        tx = tsx.chain(tsx.add_decayed_weights(weight_decay, mask=_decay_mask), tx)
+    return tx
+
+
+# --------------------------------------------------------------------------
+# Train state and steps.
+
+
+def create_train_state(
+    rng: jax.Array, config: ml_collections.ConfigDict, tx: Any
+) -> train_state.TrainState:
+    """Initialises the CNN's parameters and the optimizer state."""
+    del config
+    model = CNN()
+    # One compiled program instead of op-by-op dispatch: much faster to start.
+    params = jax.jit(model.init)(rng, jnp.ones((1, 28, 28, 1), jnp.float32))["params"]
+    return train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+
+
+@jax.jit
+def train_step(
+    state: train_state.TrainState, batch: Mapping[str, jax.Array]
+) -> tuple[train_state.TrainState, TrainMetrics]:
+    """One gradient step on the mean cross-entropy of ``batch``."""
+
+    def loss_fn(params):
+        logits = state.apply_fn({"params": params}, batch["image"])
+        loss = cross_entropy_loss(logits, batch["label"])
+        return loss.mean(), (loss, logits)
+
+    grads, (loss, logits) = jax.grad(loss_fn, has_aux=True)(state.params)
+    state = state.apply_gradients(grads=grads)
+    step_metrics = TrainMetrics.single_from_model_output(
+        loss=loss, logits=logits, labels=batch["label"]
+    )
+    return state, step_metrics
+
+
+@jax.jit
+def eval_step(params: Any, batch: Mapping[str, jax.Array]) -> EvalMetrics:
+    """Loss and accuracy of ``params`` on one batch."""
+    logits = CNN().apply({"params": params}, batch["image"])
+    loss = cross_entropy_loss(logits, batch["label"])
+    return EvalMetrics.single_from_model_output(
+        loss=loss, logits=logits, labels=batch["label"]
+    )
+
+
+def train_epoch(
+    state: train_state.TrainState,
+    batches: Iterable[Mapping[str, np.ndarray]],
+    report_progress: Callable[[int], Any] | None = None,
+    first_step: int = 1,
+) -> tuple[train_state.TrainState, TrainMetrics, np.ndarray]:
+    """Runs one pass over ``batches``; returns state, metrics and per-step losses.
+
+    ``report_progress`` is called with the global step number after each step,
+    counted on the host from ``first_step`` (reading ``state.step`` would wait
+    for every step to finish and stall JAX's asynchronous dispatch).
+    """
+    epoch_metrics = None
+    step_losses = []
+    for step, batch in enumerate(batches, start=first_step):
+        state, step_metrics = train_step(state, batch)
+        epoch_metrics = (
+            step_metrics if epoch_metrics is None else epoch_metrics.merge(step_metrics)
+        )
+        step_losses.append(step_metrics.loss.total / step_metrics.loss.count)
+        if report_progress is not None:
+            report_progress(step)
+    if epoch_metrics is None:
+        raise ValueError("the training set yielded no batch")
+    return state, epoch_metrics, np.asarray(jax.device_get(step_losses))
+
+
+def evaluate(params: Any, batches: Iterable[Mapping[str, np.ndarray]]) -> EvalMetrics:
+    """Loss and accuracy of ``params`` over every example of ``batches``."""
+    eval_metrics = None
+    for batch in batches:
+        batch_metrics = eval_step(params, batch)
+        eval_metrics = (
+            batch_metrics if eval_metrics is None else eval_metrics.merge(batch_metrics)
+        )
+    if eval_metrics is None:
+        raise ValueError("the test set yielded no batch")
+    return eval_metrics
+
+
+# --------------------------------------------------------------------------
+# The whole run.
+
+
+def _flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The config as flat ``{"a.b": value}`` with TensorBoard-friendly values."""
+    flat: dict[str, Any] = {}
+
+    def visit(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                visit(f"{prefix}{key}.", sub)
+        elif isinstance(value, bool | int | float | str):
+            flat[prefix[:-1]] = value
+        else:
+            flat[prefix[:-1]] = str(value)
+
+    visit("", config.to_dict())
+    return flat
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, tx: Any = None
+) -> tuple[train_state.TrainState, list[dict[str, Any]]]:
+    """Trains for ``config.num_epochs`` epochs, resuming from ``workdir`` if it can.
+
+    Args:
+      config: hyperparameters (see ``configs/default.py``).
+      workdir: where checkpoints and TensorBoard event files go.
+      tx: an optimizer to use instead of the one ``config`` describes (any
+        object with Optax's ``init``/``update`` protocol; the benchmark passes
+        Optax's own SGD here to compare).
+
+    Returns:
+      The final train state and, for each epoch run by this call, a dict of
+      its metrics, timings and per-step training losses.
+    """
+    workdir_path = Path(workdir).expanduser().absolute()
+    # Data first: a missing data set must stop the run before anything else.
+    data = input_pipeline.get_datasets(config)
+    logging.info(
+        "Data: %s; %d training examples (%d steps of %d per epoch), %d test.",
+        data.source,
+        data.num_train,
+        data.steps_per_epoch,
+        config.batch_size,
+        data.num_test,
+    )
+
+    workdir_path.mkdir(parents=True, exist_ok=True)
+    writer = metric_writers.create_default_writer(
+        str(workdir_path), just_logging=jax.process_index() > 0
+    )
+
+    if tx is None:
+        tx = create_optimizer(config, data.steps_per_epoch)
+    state = create_train_state(jax.random.key(config.seed), config, tx)
+
+    checkpoints = ocp.CheckpointManager(
+        workdir_path / "checkpoints",
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=config.max_checkpoints_to_keep,
+            create=True,
+            enable_async_checkpointing=False,
+        ),
+    )
+    history: list[dict[str, Any]] = []
+    try:
+        first_epoch = 1
+        latest = checkpoints.latest_step()
+        if latest is not None:
+            state = checkpoints.restore(latest, args=ocp.args.StandardRestore(state))
+            first_epoch = latest + 1
+            logging.info("Resumed from %s at epoch %d.", checkpoints.directory, latest)
+        else:
+            parameter_overview.log_parameter_overview(state.params)
+            writer.write_hparams(_flat_hparams(config))
+
+        total_steps = config.num_epochs * data.steps_per_epoch
+        report_progress = periodic_actions.ReportProgress(
+            num_train_steps=total_steps,
+            writer=writer,
+            every_steps=data.steps_per_epoch,
+            every_secs=None,
+        )
+        for epoch in range(first_epoch, config.num_epochs + 1):
+            t0 = time.perf_counter()
+            state, train_metrics, step_losses = train_epoch(
+                state,
+                data.train_batches(epoch),
+                report_progress,
+                first_step=(epoch - 1) * data.steps_per_epoch + 1,
+            )
+            train_summary = train_metrics.compute()  # waits for the last step
+            train_seconds = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            with report_progress.timed("eval", wait_jax_async_dispatch=False):
+                eval_summary = evaluate(state.params, data.test_batches()).compute()
+            eval_seconds = time.perf_counter() - t0
+
+            step = int(state.step)
+            record = {
+                "epoch": epoch,
+                "step": step,
+                "train_loss": float(train_summary["loss"]),
+                "train_accuracy": float(train_summary["accuracy"]),
+                "test_loss": float(eval_summary["loss"]),
+                "test_accuracy": float(eval_summary["accuracy"]),
+                "train_seconds": train_seconds,
+                "eval_seconds": eval_seconds,
+                "step_losses": step_losses,
+            }
+            history.append(record)
+            writer.write_scalars(
+                step,
+                {
+                    k: v
+                    for k, v in record.items()
+                    if k not in ("epoch", "step", "step_losses")
+                },
+            )
+            logging.info(
+                "epoch %3d/%d  train loss %.4f acc %6.2f%%  test loss %.4f acc"
+                " %6.2f%%  (%.1f s train, %.1f s eval)",
+                epoch,
+                config.num_epochs,
+                record["train_loss"],
+                100 * record["train_accuracy"],
+                record["test_loss"],
+                100 * record["test_accuracy"],
+                train_seconds,
+                eval_seconds,
+            )
+            checkpoints.save(epoch, args=ocp.args.StandardSave(state))
+        checkpoints.wait_until_finished()
+    finally:
+        checkpoints.close()
+        writer.flush()
+        writer.close()
+    return state, history
