@@ -1,9 +1,21 @@
 """Optimizers (aliases built by chaining transformations) and their scale_by_* parts."""
 
+from tsx.optimizers.adabelief import *  # noqa: F403
+from tsx.optimizers.adabelief import __all__ as _adabelief_all
+from tsx.optimizers.adadelta import *  # noqa: F403
+from tsx.optimizers.adadelta import __all__ as _adadelta_all
 from tsx.optimizers.adafactor import *  # noqa: F403
 from tsx.optimizers.adafactor import __all__ as _adafactor_all
+from tsx.optimizers.adagrad import *  # noqa: F403
+from tsx.optimizers.adagrad import __all__ as _adagrad_all
 from tsx.optimizers.adam import *  # noqa: F403
 from tsx.optimizers.adam import __all__ as _adam_all
+from tsx.optimizers.adamax import *  # noqa: F403
+from tsx.optimizers.adamax import __all__ as _adamax_all
+from tsx.optimizers.adan import *  # noqa: F403
+from tsx.optimizers.adan import __all__ as _adan_all
+from tsx.optimizers.amsgrad import *  # noqa: F403
+from tsx.optimizers.amsgrad import __all__ as _amsgrad_all
 from tsx.optimizers.backtracking_linesearch import *  # noqa: F403
 from tsx.optimizers.backtracking_linesearch import (
     __all__ as _backtracking_linesearch_all,
@@ -12,6 +24,8 @@ from tsx.optimizers.lbfgs import *  # noqa: F403
 from tsx.optimizers.lbfgs import __all__ as _lbfgs_all
 from tsx.optimizers.linesearch_utils import *  # noqa: F403
 from tsx.optimizers.linesearch_utils import __all__ as _linesearch_utils_all
+from tsx.optimizers.lion import *  # noqa: F403
+from tsx.optimizers.lion import __all__ as _lion_all
 from tsx.optimizers.optimistic import *  # noqa: F403
 from tsx.optimizers.optimistic import __all__ as _optimistic_all
 from tsx.optimizers.param_block import *  # noqa: F403
@@ -52,4 +66,11 @@ __all__ = [
     *_adafactor_all,
     *_param_block_all,
     *_trust_ratio_all,
+    *_lion_all,
+    *_adabelief_all,
+    *_adadelta_all,
+    *_adagrad_all,
+    *_adamax_all,
+    *_adan_all,
+    *_amsgrad_all,
 ]
