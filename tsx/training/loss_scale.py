@@ -1,0 +1,196 @@
+"""Dynamic loss scaling for float16 training.
+
+Float16 has a narrow range (about 6e-8 to 65504): small gradients underflow
+to zero. Loss scaling (Micikevicius et al., 2018, "Mixed Precision
+Training") multiplies the loss by ``S`` before differentiation, so every
+gradient is computed as ``S * g``, and divides the gradients by ``S``
+afterwards. The dynamic variant adapts ``S``:
+
+* a step whose gradients are not all finite (an overflow) is skipped and the
+  scale backs off: ``S <- max(S * backoff_factor, min_scale)``;
+* after ``growth_interval`` consecutive finite steps the scale grows:
+  ``S <- S * growth_factor`` (kept finite).
+
+:class:`DynamicLossScale` is a pytree (it jits, shards and checkpoints): its
+array fields are the current ``scale`` and the number of ``good_steps`` since
+the last change; the factors and interval are static.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from tsx.validation import check_in_range, check_positive
+
+__all__ = ["DynamicLossScale", "all_finite", "value_and_grad"]
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """A scalar bool: True when every element of every leaf is finite."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.asarray(True)
+    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]).all()
+
+
+@struct.dataclass(init=False)
+class DynamicLossScale:
+    """A loss scale ``S`` that backs off on overflow and grows after a streak.
+
+    ``DynamicLossScale(initial_scale=2**15, growth_factor=2.0,
+    growth_interval=2000, backoff_factor=0.5, min_scale=1.0)``; after each
+    real optimizer step with gradients finite (``f = 1``) or not (``f = 0``):
+
+        S' = max(S * backoff_factor, min_scale)            if not f
+        S' = S * growth_factor, good' = 0                  if f and good + 1 = interval
+        S' = S,                 good' = good + 1           otherwise
+
+    Use :meth:`value_and_grad` (or ``TrainState.value_and_grad``) to get the
+    unscaled gradients of a scaled loss, and pass the scale to
+    ``TrainState.create(loss_scale=...)``, which skips non-finite steps and
+    adjusts the scale in ``apply_gradients``.
+
+    Attributes:
+      scale: the current scale (float32 scalar).
+      good_steps: consecutive finite steps since the last change (int32).
+    """
+
+    scale: Any = struct.field(default_factory=lambda: None)
+    good_steps: Any = struct.field(default_factory=lambda: None)
+    growth_factor: float = struct.field(pytree_node=False, default=2.0)
+    growth_interval: int = struct.field(pytree_node=False, default=2000)
+    backoff_factor: float = struct.field(pytree_node=False, default=0.5)
+    min_scale: float = struct.field(pytree_node=False, default=1.0)
+
+    def __init__(
+        self,
+        initial_scale: float = 2.0**15,
+        *,
+        growth_factor: float = 2.0,
+        growth_interval: int = 2000,
+        backoff_factor: float = 0.5,
+        min_scale: float = 1.0,
+        scale: Any = None,
+        good_steps: Any = None,
+    ) -> None:
+        check_positive("growth_factor", growth_factor)
+        check_in_range(
+            "backoff_factor",
+            backoff_factor,
+            0.0,
+            1.0,
+            low_inclusive=False,
+            high_inclusive=True,
+        )
+        check_positive("min_scale", min_scale)
+        if isinstance(growth_factor, (int, float)) and growth_factor < 1:
+            raise ValueError(
+                f"growth_factor must be >= 1, got growth_factor={growth_factor!r}."
+            )
+        if not isinstance(growth_interval, int) or growth_interval < 1:
+            raise ValueError(
+                "growth_interval must be an int >= 1, got "
+                f"growth_interval={growth_interval!r}."
+            )
+        if scale is None:
+            check_positive("initial_scale", initial_scale)
+            scale = jnp.asarray(initial_scale, jnp.float32)
+        if good_steps is None:
+            good_steps = jnp.zeros([], jnp.int32)
+        # Array fields are stored as given: unflattening passes tracers and
+        # placeholder objects through here.
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "good_steps", good_steps)
+        object.__setattr__(self, "growth_factor", growth_factor)
+        object.__setattr__(self, "growth_interval", growth_interval)
+        object.__setattr__(self, "backoff_factor", backoff_factor)
+        object.__setattr__(self, "min_scale", min_scale)
+
+    def scale_loss(self, loss: jax.Array) -> jax.Array:
+        """``S * loss`` in the loss's dtype (so a float16 loss can overflow)."""
+        return loss * self.scale.astype(jnp.result_type(loss))
+
+    def unscale(self, grads: Any) -> Any:
+        """``g / S`` leaf by leaf, computed in float32 and cast back."""
+
+        def one(g: jax.Array) -> jax.Array:
+            return (
+                g.astype(jnp.promote_types(g.dtype, jnp.float32)) / self.scale
+            ).astype(g.dtype)
+
+        return jax.tree.map(one, grads)
+
+    def adjust(self, grads_finite: jax.typing.ArrayLike) -> DynamicLossScale:
+        """The scale after one optimizer step whose gradients were (not) finite."""
+        finite = jnp.asarray(grads_finite, bool)
+        grow = finite & (self.good_steps + 1 >= self.growth_interval)
+        grown = self.scale * self.growth_factor
+        grown = jnp.where(jnp.isfinite(grown), grown, self.scale)
+        backed_off = jnp.maximum(
+            self.scale * self.backoff_factor, jnp.float32(self.min_scale)
+        )
+        new_scale = jnp.where(finite, jnp.where(grow, grown, self.scale), backed_off)
+        new_good = jnp.where(finite & ~grow, self.good_steps + 1, 0)
+        return self.replace(
+            scale=new_scale.astype(jnp.float32), good_steps=new_good.astype(jnp.int32)
+        )
+
+    def value_and_grad(
+        self,
+        fun: Callable[..., Any],
+        argnums: int | Sequence[int] = 0,
+        has_aux: bool = False,
+    ) -> Callable[..., tuple[Any, Any, jax.Array]]:
+        """Like ``jax.value_and_grad`` on the scaled loss, returning unscaled results.
+
+        The returned function gives ``(value, grads, grads_finite)``: ``value``
+        is ``fun``'s own (unscaled) output (``(loss, aux)`` with
+        ``has_aux=True``), ``grads = grad(S * loss) / S`` and ``grads_finite``
+        a scalar bool, False on overflow.
+        """
+        return value_and_grad(fun, self, argnums=argnums, has_aux=has_aux)
+
+    def __repr__(self) -> str:
+        return (
+            f"DynamicLossScale(scale={self.scale}, good_steps={self.good_steps}, "
+            f"growth_factor={self.growth_factor}, "
+            f"growth_interval={self.growth_interval}, "
+            f"backoff_factor={self.backoff_factor}, min_scale={self.min_scale})"
+        )
+
+
+def value_and_grad(
+    fun: Callable[..., Any],
+    loss_scale: DynamicLossScale | None = None,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+) -> Callable[..., tuple[Any, Any, jax.Array]]:
+    """``jax.value_and_grad`` with optional loss scaling and a finiteness flag.
+
+    Returns a function of ``fun``'s arguments giving ``(value, grads,
+    grads_finite)``. With a ``loss_scale`` the gradient is taken of
+    ``S * loss`` and divided by ``S``; ``value`` is always the unscaled output
+    of ``fun``. ``grads_finite`` is a scalar bool over every gradient leaf.
+    """
+
+    def scaled(*args: Any, **kwargs: Any) -> tuple[jax.Array, Any]:
+        out = fun(*args, **kwargs)
+        loss = out[0] if has_aux else out
+        if loss_scale is not None:
+            loss = loss_scale.scale_loss(loss)
+        return loss, out
+
+    grad_fn = jax.value_and_grad(scaled, argnums=argnums, has_aux=True)
+
+    def wrapped(*args: Any, **kwargs: Any) -> tuple[Any, Any, jax.Array]:
+        (_, value), grads = grad_fn(*args, **kwargs)
+        if loss_scale is not None:
+            grads = loss_scale.unscale(grads)
+        return value, grads, all_finite(grads)
+
+    return wrapped
