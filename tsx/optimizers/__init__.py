@@ -20,12 +20,24 @@ from tsx.optimizers.backtracking_linesearch import *  # noqa: F403
 from tsx.optimizers.backtracking_linesearch import (
     __all__ as _backtracking_linesearch_all,
 )
+from tsx.optimizers.distance_over_gradients import *  # noqa: F403
+from tsx.optimizers.distance_over_gradients import (
+    __all__ as _distance_over_gradients_all,
+)
+from tsx.optimizers.fromage import *  # noqa: F403
+from tsx.optimizers.fromage import __all__ as _fromage_all
+from tsx.optimizers.lamb import *  # noqa: F403
+from tsx.optimizers.lamb import __all__ as _lamb_all
+from tsx.optimizers.lars import *  # noqa: F403
+from tsx.optimizers.lars import __all__ as _lars_all
 from tsx.optimizers.lbfgs import *  # noqa: F403
 from tsx.optimizers.lbfgs import __all__ as _lbfgs_all
 from tsx.optimizers.linesearch_utils import *  # noqa: F403
 from tsx.optimizers.linesearch_utils import __all__ as _linesearch_utils_all
 from tsx.optimizers.lion import *  # noqa: F403
 from tsx.optimizers.lion import __all__ as _lion_all
+from tsx.optimizers.novograd import *  # noqa: F403
+from tsx.optimizers.novograd import __all__ as _novograd_all
 from tsx.optimizers.optimistic import *  # noqa: F403
 from tsx.optimizers.optimistic import __all__ as _optimistic_all
 from tsx.optimizers.param_block import *  # noqa: F403
@@ -40,10 +52,14 @@ from tsx.optimizers.rprop import *  # noqa: F403
 from tsx.optimizers.rprop import __all__ as _rprop_all
 from tsx.optimizers.sgd import *  # noqa: F403
 from tsx.optimizers.sgd import __all__ as _sgd_all
+from tsx.optimizers.sign import *  # noqa: F403
+from tsx.optimizers.sign import __all__ as _sign_all
 from tsx.optimizers.sm3 import *  # noqa: F403
 from tsx.optimizers.sm3 import __all__ as _sm3_all
 from tsx.optimizers.trust_ratio import *  # noqa: F403
 from tsx.optimizers.trust_ratio import __all__ as _trust_ratio_all
+from tsx.optimizers.update_norm import *  # noqa: F403
+from tsx.optimizers.update_norm import __all__ as _update_norm_all
 from tsx.optimizers.yogi import *  # noqa: F403
 from tsx.optimizers.yogi import __all__ as _yogi_all
 from tsx.optimizers.zoom_linesearch import *  # noqa: F403
@@ -73,4 +89,11 @@ __all__ = [
     *_adamax_all,
     *_adan_all,
     *_amsgrad_all,
+    *_fromage_all,
+    *_lamb_all,
+    *_lars_all,
+    *_novograd_all,
+    *_sign_all,
+    *_update_norm_all,
+    *_distance_over_gradients_all,
 ]
