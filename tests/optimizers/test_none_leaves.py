@@ -23,6 +23,7 @@ CASES = {
     "lamb": lambda lib: lib.lamb(0.1, weight_decay=0.1),
     "lars": lambda lib: lib.lars(0.1, weight_decay=0.1),
     "novograd": lambda lib: lib.novograd(0.1),
+    "noisy_sgd": lambda lib: lib.noisy_sgd(0.1, key=1),
     "sign_sgd": lambda lib: lib.sign_sgd(0.1),
     "signum": lambda lib: lib.signum(0.1),
     "sgd": lambda lib: lib.sgd(0.1, momentum=0.9, nesterov=True),

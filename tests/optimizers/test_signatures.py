@@ -40,6 +40,7 @@ FUNCTIONS = [
     "lars",
     "novograd",
     "scale_by_novograd",
+    "noisy_sgd",
     "sign_sgd",
     "signum",
     "scale_by_sign",

@@ -36,6 +36,8 @@ from tsx.optimizers.linesearch_utils import *  # noqa: F403
 from tsx.optimizers.linesearch_utils import __all__ as _linesearch_utils_all
 from tsx.optimizers.lion import *  # noqa: F403
 from tsx.optimizers.lion import __all__ as _lion_all
+from tsx.optimizers.noisy_sgd import *  # noqa: F403
+from tsx.optimizers.noisy_sgd import __all__ as _noisy_sgd_all
 from tsx.optimizers.novograd import *  # noqa: F403
 from tsx.optimizers.novograd import __all__ as _novograd_all
 from tsx.optimizers.optimistic import *  # noqa: F403
@@ -96,4 +98,5 @@ __all__ = [
     *_sign_all,
     *_update_norm_all,
     *_distance_over_gradients_all,
+    *_noisy_sgd_all,
 ]
