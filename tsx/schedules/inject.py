@@ -164,9 +164,10 @@ def inject_hyperparams(
     at step 0) and applies it to ``state.inner_state``. Because the values are
     arrays in the state, reassigning one between steps::
 
-        state.hyperparams["learning_rate"] = jnp.asarray(1e-4)
+        state.hyperparams["learning_rate"] = jnp.asarray(1e-4, jnp.float32)
 
-    takes effect at the next update without recompiling a jitted update, and
+    takes effect at the next update without recompiling a jitted update (a
+    Python float is weakly typed, so the first one costs a single retrace), and
     ``jax.vmap`` over the state (or over the hyperparameters passed in) runs a
     batch of settings at once. Reassigning a scheduled entry has no effect:
     the schedule overwrites it.
