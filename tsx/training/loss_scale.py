@@ -29,6 +29,8 @@ from tsx.validation import check_in_range, check_positive
 
 __all__ = ["DynamicLossScale", "all_finite", "value_and_grad"]
 
+_UNSET: Any = object()
+
 
 def all_finite(tree: Any) -> jax.Array:
     """A scalar bool: True when every element of every leaf is finite."""
@@ -75,8 +77,8 @@ class DynamicLossScale:
         growth_interval: int = 2000,
         backoff_factor: float = 0.5,
         min_scale: float = 1.0,
-        scale: Any = None,
-        good_steps: Any = None,
+        scale: Any = _UNSET,
+        good_steps: Any = _UNSET,
     ) -> None:
         check_positive("growth_factor", growth_factor)
         check_in_range(
@@ -97,13 +99,13 @@ class DynamicLossScale:
                 "growth_interval must be an int >= 1, got "
                 f"growth_interval={growth_interval!r}."
             )
-        if scale is None:
+        if scale is _UNSET:
             check_positive("initial_scale", initial_scale)
             scale = jnp.asarray(initial_scale, jnp.float32)
-        if good_steps is None:
+        if good_steps is _UNSET:
             good_steps = jnp.zeros([], jnp.int32)
         # Array fields are stored as given: unflattening passes tracers and
-        # placeholder objects through here.
+        # placeholders (None, SaveArgs, ShapeDtypeStructs) through here.
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "good_steps", good_steps)
         object.__setattr__(self, "growth_factor", growth_factor)
