@@ -33,6 +33,7 @@ from tsx.contrib.galore import (
 from tsx.contrib.madgrad import MadgradState, madgrad, scale_by_madgrad
 from tsx.contrib.mechanic import MechanicState, mechanize
 from tsx.contrib.momo import MomoAdamState, MomoState, momo, momo_adam
+from tsx.contrib.muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
 
 __all__ = [
     "COCOBState",
@@ -45,6 +46,8 @@ __all__ = [
     "MechanicState",
     "MomoAdamState",
     "MomoState",
+    "MuonDimensionNumbers",
+    "MuonState",
     "ScaleByAdemamixState",
     "ScaleBySimplifiedAdEMAMixState",
     "SplitRealAndImaginaryState",
@@ -60,12 +63,14 @@ __all__ = [
     "mechanize",
     "momo",
     "momo_adam",
+    "muon",
     "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",
     "scale_by_cocob",
     "scale_by_galore",
     "scale_by_madgrad",
+    "scale_by_muon",
     "scale_by_simplified_ademamix",
     "simplified_ademamix",
     "split_real_and_imaginary",

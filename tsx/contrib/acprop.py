@@ -23,7 +23,7 @@ with :math:`\\hat s_0 := 1` on the very first step (there is no past moment).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,25 +32,12 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx.base import GradientTransformation, Params, ScalarOrSchedule
 from tsx.combine import chain
+from tsx.optimizers.adabelief import ScaleByBeliefState
 from tsx.transforms.scaling import scale_by_learning_rate
 from tsx.transforms.weight_decay import add_decayed_weights
 from tsx.validation import check_in_range, check_non_negative
 
-__all__ = ["ScaleByBeliefState", "acprop", "scale_by_acprop"]
-
-
-class ScaleByBeliefState(NamedTuple):
-    """State of :func:`scale_by_acprop` (same fields as AdaBelief's state).
-
-    Attributes:
-      count: steps taken (int32 scalar).
-      mu: EMA of the gradients.
-      nu: EMA of the squared prediction error ``(g - mu)^2`` plus ``eps_root``.
-    """
-
-    count: jax.Array
-    mu: Any
-    nu: Any
+__all__ = ["acprop", "scale_by_acprop"]
 
 
 def scale_by_acprop(
@@ -60,6 +47,9 @@ def scale_by_acprop(
     eps_root: jax.typing.ArrayLike = 1e-16,
 ) -> GradientTransformation:
     """Rescale updates as ACProp does (no learning rate); see :func:`acprop`.
+
+    State: AdaBelief's ``ScaleByBeliefState(count, mu, nu)``, with ``nu`` the
+    centred second moment (``eps_root`` included).
 
     Args:
       b1: decay of the gradient EMA, in [0, 1).
