@@ -174,10 +174,17 @@ def _load_tfds(tfds_data_dir: str | None) -> dict[str, tuple[np.ndarray, np.ndar
     builder.download_and_prepare()
     splits = {}
     for split in ("train", "test"):
-        arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        # Read in large batches and concatenated (batch_size=-1 is equivalent
+        # but aborts inside TF on generator-backed datasets, e.g. under
+        # tfds.testing.mock_data).
+        chunks = list(
+            builder.as_dataset(split=split, shuffle_files=False)
+            .batch(10_000)
+            .as_numpy_iterator()
+        )
         splits[split] = (
-            np.asarray(arrays["image"], np.uint8),
-            np.asarray(arrays["label"], np.int32),
+            np.concatenate([c["image"] for c in chunks]).astype(np.uint8),
+            np.concatenate([c["label"] for c in chunks]).astype(np.int32),
         )
     return splits
 

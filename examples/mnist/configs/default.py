@@ -42,9 +42,11 @@ def get_config() -> ml_collections.ConfigDict:
     # (adamw, ...) get it there; others get decayed weights added to the
     # gradient. 0 disables it.
     config.weight_decay = 0.0
-    # Exponential moving average of the parameters, evaluated alongside the
-    # parameters themselves (0 disables it).
+    # Exponential moving average of the parameters (tsx.training.TrainState),
+    # evaluated alongside the parameters themselves; 0 disables it. With
+    # ema_warmup the decay starts low: min(ema_decay, (1 + n) / (10 + n)).
     config.ema_decay = 0.0
+    config.ema_warmup = True
 
     # Checkpoints (one per epoch, in WORKDIR/checkpoints).
     config.max_checkpoints_to_keep = 2
