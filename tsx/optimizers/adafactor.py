@@ -234,8 +234,8 @@ def adafactor(
 
     ``nu_dtype`` (tsx addition) sets the dtype of the factored statistics.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    check_non_negative("decay_rate", decay_rate)
+    # Checked here where the inner transformations would name their own
+    # arguments (epsilon, threshold, decay, weight_decay).
     check_non_negative("eps", eps)
     if clipping_threshold is not None:
         check_positive("clipping_threshold", clipping_threshold)

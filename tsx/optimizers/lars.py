@@ -55,6 +55,7 @@ def lars(
     State: ``(decay_state, MaskedState(EmptyState), lr_state,
     TraceState(trace))``.
     """
+    # trace() would name its own argument, `decay`.
     check_non_negative("momentum", momentum)
     return chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),

@@ -19,7 +19,6 @@ from tsx import transforms as _transforms
 from tsx.base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx.combine import chain
 from tsx.transforms.scaling import scale_by_learning_rate
-from tsx.validation import check_non_negative
 
 __all__ = ["noisy_sgd"]
 
@@ -44,8 +43,6 @@ def noisy_sgd(
 
     State: ``(AddNoiseState(count, rng_key), lr_state)``.
     """
-    check_non_negative("eta", eta)
-    check_non_negative("gamma", gamma)
     return chain(
         _transforms.add_noise(eta, gamma, key, seed=seed),
         scale_by_learning_rate(learning_rate),

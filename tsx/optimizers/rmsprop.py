@@ -36,11 +36,7 @@ from tsx.base import (
 from tsx.combine import chain
 from tsx.transforms.scaling import scale_by_learning_rate
 from tsx.transforms.trace import trace
-from tsx.validation import (
-    check_in_range,
-    check_non_negative,
-    check_schedule_or_non_negative,
-)
+from tsx.validation import check_in_range, check_non_negative
 
 __all__ = [
     "ScaleByRStdDevState",
@@ -87,10 +83,6 @@ def _check_rms_hyperparams(decay: Any, eps: Any, initial_scale: Any) -> None:
     check_non_negative("initial_scale", initial_scale)
 
 
-def _canonical(dtype: Any | None) -> Any | None:
-    return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
-
-
 def _inverse_root(eps: Any, eps_in_sqrt: bool):
     """``1 / sqrt(v + eps)`` or ``1 / (sqrt(v) + eps)``, as chosen."""
     if eps_in_sqrt:
@@ -127,7 +119,7 @@ def scale_by_rms(
         params').
     """
     _check_rms_hyperparams(decay, eps, initial_scale)
-    nu_dtype = _canonical(nu_dtype)
+    nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
     inv_root = _inverse_root(eps, eps_in_sqrt)
 
     def init_fn(params):
@@ -180,7 +172,7 @@ def scale_by_stddev(
         params').
     """
     _check_rms_hyperparams(decay, eps, initial_scale)
-    nu_dtype = _canonical(nu_dtype)
+    nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
     inv_root = _inverse_root(eps, eps_in_sqrt)
 
     def init_fn(params):
@@ -240,8 +232,8 @@ def rmsprop(
     Hinton (2012), lecture 6e of "Neural Networks for Machine Learning";
     Graves (2013), arXiv:1308.0850 (centered form).
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
     if momentum is not None:
+        # trace() would name its own argument, `decay`.
         check_non_negative("momentum", momentum)
     scaler = scale_by_stddev if centered else scale_by_rms
     return chain(

@@ -18,7 +18,7 @@ from tsx.base import GradientTransformationExtraArgs, ScalarOrSchedule, identity
 from tsx.combine import chain
 from tsx.transforms.scaling import scale_by_learning_rate
 from tsx.transforms.trace import trace
-from tsx.validation import check_non_negative, check_schedule_or_non_negative
+from tsx.validation import check_non_negative
 
 __all__ = ["sgd"]
 
@@ -41,8 +41,8 @@ def sgd(
     State: ``(TraceState(trace), lr_state)`` with momentum, otherwise
     ``(EmptyState(), lr_state)``.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
     if momentum is not None:
+        # trace() would name its own argument, `decay`.
         check_non_negative("momentum", momentum)
         first = trace(
             decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype

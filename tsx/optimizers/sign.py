@@ -70,6 +70,7 @@ def signum(
 
     State: ``(EmaState(count, ema), EmptyState(), lr_state)``.
     """
+    # ema() would name its own argument, `decay`.
     check_in_range("beta", beta, 0.0, 1.0)
     return chain(
         _transforms.ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
