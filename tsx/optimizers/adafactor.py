@@ -31,7 +31,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from tsx import numerics
-from tsx import transforms as _transforms
 from tsx.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -39,6 +38,8 @@ from tsx.base import (
 )
 from tsx.combine import chain
 from tsx.optimizers.param_block import scale_by_param_block_rms
+from tsx.transforms.clipping import clip_by_block_rms
+from tsx.transforms.ema import ema
 from tsx.transforms.masking import MaskOrFn
 from tsx.transforms.scaling import scale, scale_by_learning_rate
 from tsx.transforms.weight_decay import add_decayed_weights
@@ -254,16 +255,14 @@ def adafactor(
         )
     ]
     if clipping_threshold is not None:
-        parts.append(_transforms.clip_by_block_rms(clipping_threshold))
+        parts.append(clip_by_block_rms(clipping_threshold))
     if learning_rate is not None:
         # Adafactor flips the sign once, at the end.
         parts.append(scale_by_learning_rate(learning_rate, flip_sign=False))
     if multiply_by_parameter_scale:
         parts.append(scale_by_param_block_rms())
     if momentum is not None:
-        parts.append(
-            _transforms.ema(momentum, debias=False, accumulator_dtype=dtype_momentum)
-        )
+        parts.append(ema(momentum, debias=False, accumulator_dtype=dtype_momentum))
     if weight_decay_rate is not None:
         parts.append(add_decayed_weights(weight_decay_rate, mask=weight_decay_mask))
     parts.append(scale(-1))

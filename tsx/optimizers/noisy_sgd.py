@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import jax
 
-from tsx import transforms as _transforms
 from tsx.base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx.combine import chain
+from tsx.transforms.noise import add_noise
 from tsx.transforms.scaling import scale_by_learning_rate
 
 __all__ = ["noisy_sgd"]
@@ -44,6 +44,6 @@ def noisy_sgd(
     State: ``(AddNoiseState(count, rng_key), lr_state)``.
     """
     return chain(
-        _transforms.add_noise(eta, gamma, key, seed=seed),
+        add_noise(eta, gamma, key, seed=seed),
         scale_by_learning_rate(learning_rate),
     )

@@ -23,7 +23,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from tsx import transforms as _transforms
 from tsx.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
@@ -31,6 +30,7 @@ from tsx.base import (
     init_empty_state,
 )
 from tsx.combine import chain
+from tsx.transforms.ema import ema
 from tsx.transforms.scaling import scale_by_learning_rate
 from tsx.validation import check_in_range
 
@@ -73,7 +73,7 @@ def signum(
     # ema() would name its own argument, `decay`.
     check_in_range("beta", beta, 0.0, 1.0)
     return chain(
-        _transforms.ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
+        ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
         scale_by_sign(),
         scale_by_learning_rate(learning_rate),
     )
