@@ -21,6 +21,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import tsx.tree_utils as tree_utils
 
@@ -66,8 +67,11 @@ def find_hyperparam(opt_state: Any, name: str = "learning_rate") -> Any:
     if tree_get is not None:
         try:
             value = tree_get(opt_state, name)
-        except KeyError:  # several optimizers expose one: take the first
+        except KeyError:
+            # Several matches (two optimizers, or a stateful schedule's state
+            # stored under the same name): fall back to the first
+            # ``hyperparams`` entry.
             value = None
-        if value is not None:
+        if isinstance(value, (jax.Array, np.ndarray, np.generic, int, float)):
             return value
     return _walk_hyperparams(opt_state, name)
