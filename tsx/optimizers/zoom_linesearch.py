@@ -124,11 +124,12 @@ def _cubic_minimizer(a, fa, fpa, b, fb, c, fc):
     """
     db = b - a
     dc = c - a
-    rb = fb - fa - fpa * db
-    rc = fc - fa - fpa * dc
     denom = (db * dc) ** 2 * (db - dc)
-    coef_a = (dc**2 * rb - db**2 * rc) / denom
-    coef_b = (-(dc**3) * rb + db**3 * rc) / denom
+    system = jnp.array([[dc**2, -(db**2)], [-(dc**3), db**3]])
+    residuals = jnp.array([fb - fa - fpa * db, fc - fa - fpa * dc])
+    coef_a, coef_b = (
+        jnp.dot(system, residuals, precision=jax.lax.Precision.HIGHEST) / denom
+    )
     disc = coef_b * coef_b - 3.0 * coef_a * fpa
     return a + (-coef_b + jnp.sqrt(disc)) / (3.0 * coef_a)
 
