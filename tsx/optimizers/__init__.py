@@ -48,6 +48,10 @@ from tsx.optimizers.polyak import *  # noqa: F403
 from tsx.optimizers.polyak import __all__ as _polyak_all
 from tsx.optimizers.radam import *  # noqa: F403
 from tsx.optimizers.radam import __all__ as _radam_all
+
+# Not in __all__: `get`/`available` live in tsx.optimizers only (Optax has no
+# top-level `get`).
+from tsx.optimizers.registry import available, get
 from tsx.optimizers.rmsprop import *  # noqa: F403
 from tsx.optimizers.rmsprop import __all__ as _rmsprop_all
 from tsx.optimizers.rprop import *  # noqa: F403
