@@ -7,6 +7,7 @@ import pytest
 
 import tsx
 from tests.optimizers.linesearch_helpers import compare_solvers
+from tests.optimizers.signatures import assert_signature_matches_optax
 from tests.oracle import compare_with_optax, nested_params
 
 
@@ -121,3 +122,8 @@ def test_bad_memory_size_fails_at_construction():
         tsx.lbfgs(memory_size=0)
     with pytest.raises(ValueError, match="learning_rate"):
         tsx.lbfgs(learning_rate=-1.0)
+
+
+@pytest.mark.parametrize("name,extra", [("lbfgs", ()), ("scale_by_lbfgs", ())])
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)

@@ -7,6 +7,7 @@ import optax
 import pytest
 
 import tsx
+from tests.optimizers.signatures import assert_signature_matches_optax
 from tests.oracle import assert_trees_close
 
 
@@ -140,3 +141,17 @@ def test_global_norm_is_deprecated_and_correct():
     tree = {"a": jnp.array([3.0]), "b": jnp.array([[4.0]])}
     with pytest.warns(DeprecationWarning):
         np.testing.assert_allclose(tsx.global_norm(tree), 5.0)
+
+
+@pytest.mark.parametrize(
+    "name,extra",
+    [
+        ("power_iteration", ()),
+        ("matrix_inverse_pth_root", ()),
+        ("nnls", ()),
+        ("multi_normal", ()),
+        ("global_norm", ()),
+    ],
+)
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)

@@ -7,6 +7,7 @@ import pytest
 
 import tsx
 from tests.optimizers.linesearch_helpers import compare_solvers, run_solver
+from tests.optimizers.signatures import assert_signature_matches_optax
 
 
 def quadratic(x):
@@ -252,3 +253,15 @@ def test_bad_hyperparameters_fail_at_construction(make, kwargs, arg):
     args = () if make is ZOOM else (5,)
     with pytest.raises(ValueError, match=arg):
         make(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "name,extra",
+    [
+        ("scale_by_zoom_linesearch", ()),
+        ("scale_by_backtracking_linesearch", ()),
+        ("value_and_grad_from_state", ()),
+    ],
+)
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tsx
+from tests.optimizers.signatures import assert_signature_matches_optax
 from tests.oracle import compare_with_optax, nested_params
 
 
@@ -93,3 +94,16 @@ def test_nu_dtype():
 def test_bad_hyperparameters_fail_at_construction(make, arg):
     with pytest.raises(ValueError, match=arg):
         make()
+
+
+@pytest.mark.parametrize(
+    "name,extra",
+    [
+        ("optimistic_gradient_descent", ()),
+        ("optimistic_adam", ("nu_dtype",)),
+        ("optimistic_adam_v2", ("nu_dtype",)),
+        ("scale_by_optimistic_gradient", ()),
+    ],
+)
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)

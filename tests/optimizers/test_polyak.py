@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tsx
+from tests.optimizers.signatures import assert_signature_matches_optax
 from tests.oracle import compare_with_optax, nested_params
 
 
@@ -78,3 +79,8 @@ def test_state_layout_matches_optax():
 def test_bad_hyperparameters_fail_at_construction(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         tsx.polyak_sgd(**kwargs)
+
+
+@pytest.mark.parametrize("name,extra", [("polyak_sgd", ()), ("scale_by_polyak", ())])
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)

@@ -7,6 +7,7 @@ import optax
 import pytest
 
 import tsx
+from tests.optimizers.signatures import assert_signature_matches_optax
 from tests.oracle import compare_with_optax, nested_params
 
 
@@ -88,3 +89,11 @@ def test_state_layout_and_dtypes():
 def test_bad_hyperparameters_fail_at_construction(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         tsx.radam(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "name,extra",
+    [("radam", ("mu_dtype", "nu_dtype")), ("scale_by_radam", ("mu_dtype", "nu_dtype"))],
+)
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tsx
+from tests.optimizers.signatures import assert_signature_matches_optax
 from tests.oracle import compare_with_optax, nested_params
 
 
@@ -59,3 +60,8 @@ def test_state_class():
 def test_bad_hyperparameters_fail_at_construction(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         tsx.rprop(**kwargs)
+
+
+@pytest.mark.parametrize("name,extra", [("rprop", ()), ("scale_by_rprop", ())])
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tsx
+from tests.optimizers.signatures import assert_signature_matches_optax
 from tests.oracle import compare_with_optax, nested_params
 
 
@@ -93,3 +94,8 @@ def test_bad_building_block_hyperparameters():
 def test_schedule_rejected_with_clear_error():
     with pytest.raises(ValueError, match="learning_rate"):
         tsx.sm3(lambda count: 0.1)
+
+
+@pytest.mark.parametrize("name,extra", [("sm3", ()), ("scale_by_sm3", ())])
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 import tsx
+from tests.optimizers.signatures import assert_signature_matches_optax
 from tests.oracle import compare_with_optax, nested_params
 
 
@@ -66,3 +67,11 @@ def test_bad_hyperparameters_fail_at_construction(kwargs, arg):
 def test_bad_initial_accumulator_fails():
     with pytest.raises(ValueError, match="initial_accumulator_value"):
         tsx.scale_by_yogi(initial_accumulator_value=-1.0)
+
+
+@pytest.mark.parametrize(
+    "name,extra",
+    [("yogi", ("mu_dtype", "nu_dtype")), ("scale_by_yogi", ("mu_dtype", "nu_dtype"))],
+)
+def test_signature_matches_optax(name, extra):
+    assert_signature_matches_optax(name, extra)
