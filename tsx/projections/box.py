@@ -21,6 +21,10 @@ __all__ = [
 ]
 
 
+def _is_single_leaf(x: Any) -> bool:
+    return jax.tree_util.treedef_is_leaf(jax.tree.structure(x))
+
+
 def projection_non_negative(tree: Any) -> Any:
     r"""Project onto the non-negative orthant.
 
@@ -45,12 +49,19 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
 
     Args:
       tree: the tree ``x`` to project.
-      lower: lower bound: a scalar, or a tree shaped like ``tree``.
-      upper: upper bound: a scalar, or a tree shaped like ``tree``.
+      lower: lower bound: a scalar (or array) applied to every leaf, or a tree
+        shaped like ``tree``.
+      upper: upper bound: likewise.
 
     Returns:
       the clipped tree, with the structure of ``tree``.
     """
+    # A bound that is a single leaf applies to every leaf of the tree (Optax
+    # documents this but only supports it when ``tree`` is one array).
+    if _is_single_leaf(lower):
+        lower = jax.tree.map(lambda _: lower, tree)
+    if _is_single_leaf(upper):
+        upper = jax.tree.map(lambda _: upper, tree)
     return jax.tree.map(jnp.clip, tree, lower, upper)
 
 
