@@ -25,8 +25,10 @@ def _inputs():
     )
 
 
-@pytest.mark.parametrize("microbatch_size", [None, 2, 8])
-@pytest.mark.parametrize("kind", ["CONCAT", "SUM", "MEAN"])
+@pytest.mark.parametrize(
+    "microbatch_size,kind",
+    [(None, "CONCAT"), (2, "CONCAT"), (8, "CONCAT"), (2, "SUM"), (4, "MEAN")],
+)
 def test_micro_vmap_matches_optax_and_vmap(microbatch_size, kind):
     w, x, bias = _inputs()
     outs = [

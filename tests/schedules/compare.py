@@ -45,7 +45,7 @@ def assert_matches_optax(make: Callable[[Any], Callable], steps: Iterable[int]) 
 
     # Eager calls are slow (each new op shape compiles), so only a spread of
     # steps runs eagerly; every step runs through jit(vmap) below.
-    stride = max(1, len(steps) // 6)
+    stride = max(1, len(steps) // 4)
     for s in steps[::stride] + steps[-1:]:
         a, b = ours(s), theirs(s)
         _close(a, b, f"python int step {s}")

@@ -7,9 +7,9 @@ import tsx
 from tests.schedules.compare import around, assert_matches_optax
 
 
-@pytest.mark.parametrize("staircase", [False, True])
 @pytest.mark.parametrize(
-    "rate,end_value", [(0.5, None), (0.5, 0.2), (1.5, None), (1.5, 3.0)]
+    "staircase,rate,end_value",
+    [(False, 0.5, None), (True, 0.5, 0.2), (False, 1.5, 3.0), (True, 1.5, None)],
 )
 def test_matches_optax(staircase, rate, end_value):
     assert_matches_optax(
