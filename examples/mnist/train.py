@@ -12,6 +12,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import flax
@@ -90,18 +91,21 @@ def cross_entropy_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def create_learning_rate(
-    config: ml_collections.ConfigDict, steps_per_epoch: int
+    config: ml_collections.ConfigDict, steps_per_epoch: int, lib: ModuleType = tsx
 ) -> float | Callable[[jax.Array], jax.Array]:
-    """``config.learning_rate``, constant or shaped by ``config.schedule``."""
+    """``config.learning_rate``, constant or shaped by ``config.schedule``.
+
+    ``lib`` is the library the schedule comes from (see :func:`create_optimizer`).
+    """
     total_steps = config.num_epochs * steps_per_epoch
     schedule = config.get("schedule", "constant") or "constant"
     if schedule == "constant":
         return config.learning_rate
     if schedule == "cosine":
-        return tsx.cosine_decay_schedule(config.learning_rate, decay_steps=total_steps)
+        return lib.cosine_decay_schedule(config.learning_rate, decay_steps=total_steps)
     if schedule == "warmup_cosine":
         warmup_steps = int(config.warmup_epochs * steps_per_epoch)
-        return tsx.warmup_cosine_decay_schedule(
+        return lib.warmup_cosine_decay_schedule(
             init_value=0.0,
             peak_value=config.learning_rate,
             warmup_steps=warmup_steps,
@@ -113,16 +117,18 @@ def create_learning_rate(
     )
 
 
-def _optimizer_factory(name: str) -> Callable[..., Any]:
+def _optimizer_factory(name: str, lib: ModuleType) -> Callable[..., Any]:
     # TEMPORARY until tsx.optimizers.get lands.
-    factory = getattr(tsx, name, None)
+    factory = getattr(lib, name, None)
     if factory is None:
-        raise ValueError(f"config.optimizer={name!r}: tsx has no such optimizer")
+        raise ValueError(
+            f"config.optimizer={name!r}: {lib.__name__} has no such optimizer"
+        )
     return factory
 
 
 def create_optimizer(
-    config: ml_collections.ConfigDict, steps_per_epoch: int
+    config: ml_collections.ConfigDict, steps_per_epoch: int, lib: ModuleType = tsx
 ) -> tsx.GradientTransformation:
     """The optimizer ``config.optimizer`` names, with its kwargs and weight decay.
 
@@ -131,10 +137,14 @@ def create_optimizer(
     one (AdamW; Loshchilov & Hutter, 2019, "Decoupled weight decay
     regularization"), otherwise by adding ``weight_decay * params`` to the
     gradient before the optimizer (classic L2 regularisation).
+
+    ``lib`` is the library the optimizer and schedule are built from: tsx, or
+    any module with the same API, e.g. Optax (tsx is a drop-in for it), which
+    is how ``benchmarks/mnist_vs_optax.py`` trains the same recipe with Optax.
     """
-    factory = _optimizer_factory(config.optimizer)
+    factory = _optimizer_factory(config.optimizer, lib)
     kwargs = dict(config.get("optimizer_kwargs") or {})
-    learning_rate = create_learning_rate(config, steps_per_epoch)
+    learning_rate = create_learning_rate(config, steps_per_epoch, lib)
     accepted = inspect.signature(factory).parameters
     unknown = sorted(k for k in kwargs if k not in accepted)
     if unknown:
@@ -149,8 +159,8 @@ def create_optimizer(
         kwargs.update(weight_decay=weight_decay, mask=tsx.masks.decay_mask)
     tx = factory(learning_rate=learning_rate, **kwargs)
     if weight_decay and not decoupled:
-        tx = tsx.chain(
-            tsx.add_decayed_weights(weight_decay, mask=tsx.masks.decay_mask), tx
+        tx = lib.chain(
+            lib.add_decayed_weights(weight_decay, mask=tsx.masks.decay_mask), tx
         )
     return tx
 
