@@ -64,6 +64,28 @@ def test_tree_params_small_memory_match_optax():
     )
 
 
+def test_backtracking_linesearch_matches_optax():
+    compare_solvers(
+        lambda lib: lib.lbfgs(
+            linesearch=lib.scale_by_backtracking_linesearch(20, store_grad=True)
+        ),
+        rosenbrock,
+        jnp.array([-1.2, 1.0, 0.3]),
+        8,
+    )
+
+
+def test_inject_hyperparams_matches_optax():
+    params = {"a": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array([[0.3, 0.1]])}
+    compare_with_optax(
+        lambda lib: lib.inject_hyperparams(lib.lbfgs, static_args=("memory_size",))(
+            learning_rate=0.1, memory_size=3, linesearch=None
+        ),
+        params=params,
+        jit=True,
+    )
+
+
 @pytest.mark.parametrize(
     "kwargs", [{"memory_size": 3}, {"memory_size": 4, "scale_init_precond": False}]
 )

@@ -23,6 +23,14 @@ def test_non_defaults_match_optax():
     )
 
 
+def test_inject_hyperparams_matches_optax():
+    compare_with_optax(
+        lambda lib: lib.inject_hyperparams(lib.rprop)(learning_rate=0.1, eta_plus=1.5),
+        steps=6,
+        jit=True,
+    )
+
+
 def test_building_block_state_matches_optax():
     compare_with_optax(lambda lib: lib.scale_by_rprop(0.1), steps=6)
 
