@@ -25,7 +25,7 @@ def _mlp_case():
     def loss(params, batch):
         return cross_entropy(model.apply({"params": params}, batch["x"]), batch["y"])
 
-    return model, mlp_params(), {}, loss, lambda i: regression_batch(i, n=12)
+    return model, mlp_params(), loss, lambda i: regression_batch(i, n=12)
 
 
 def _conv_case():
@@ -39,7 +39,7 @@ def _conv_case():
         )
         return cross_entropy(logits, batch["y"])
 
-    return model, variables["params"], {}, loss, lambda i: image_batch(i, n=6)
+    return model, variables["params"], loss, lambda i: image_batch(i, n=6)
 
 
 def _split(batch, k):
@@ -48,7 +48,7 @@ def _split(batch, k):
 
 @pytest.mark.parametrize("case", [_mlp_case, _conv_case], ids=["dense", "conv"])
 def test_k_micro_batches_of_sgd_equal_one_step_on_the_concatenated_batch(case):
-    model, params, _, loss, make_batch = case()
+    model, params, loss, make_batch = case()
     k, windows = 3, 2
     tx = tsx.sgd(0.1, momentum=0.9)
     accum = tsx.training.TrainState.create(

@@ -184,3 +184,27 @@ def test_bad_configuration_fails_at_create(kwargs, match):
         tsx.training.TrainState.create(
             apply_fn=MLP().apply, params=mlp_params(), tx=tsx.sgd(0.1), **kwargs
         )
+
+
+def test_repr_names_the_enabled_features_and_their_math():
+    params = mlp_params()
+    plain = tsx.training.TrainState.create(
+        apply_fn=MLP().apply, params=params, tx=tsx.sgd(0.1)
+    )
+    # Dense(5->4): 20 + 4, LayerNorm(4): 4 + 4, Dense(4->3): 12 + 3 = 47.
+    assert repr(plain) == (
+        "TrainState(step=0, params=6 arrays/47 elements, opt_state=0 arrays)"
+    )
+    full = tsx.training.TrainState.create(
+        apply_fn=MLP().apply,
+        params=params,
+        tx=tsx.sgd(0.1),
+        ema_decay=0.99,
+        accumulate_steps=4,
+        loss_scale=tsx.training.DynamicLossScale(256.0),
+    )
+    text = repr(full)
+    assert "ema(e <- d e + (1 - d) p over params, d=0.99" in text
+    assert "accumulate(mean of k=4 micro-batches, micro_step=0)" in text
+    assert "loss_scale(S=256.0, good_steps=0)" in text
+    assert "skipped_steps=0" in text

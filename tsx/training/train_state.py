@@ -85,6 +85,14 @@ def _like(new: Any, old: Any) -> Any:
     )
 
 
+def _show(x: Any) -> str:
+    # Concrete scalars print as numbers; tracers (inside jit) as themselves.
+    try:
+        return str(jnp.asarray(x).item())
+    except Exception:  # noqa: BLE001 - abstract values have no item()
+        return str(x)
+
+
 def _has_owg(tree: Any) -> bool:
     return isinstance(tree, Mapping) and OVERWRITE_WITH_GRADIENT in tree
 
@@ -370,14 +378,16 @@ class TrainState(train_state.TrainState, kw_only=True):
                 )
             new_params = {"params": new_params, OVERWRITE_WITH_GRADIENT: owg_values}
 
-        new_state = self.replace(
-            step=new_step,
-            params=new_params,
-            opt_state=new_opt_state,
-            batch_stats=new_batch_stats,
+        # Explicit keyword fields win, as in Flax's ``apply_gradients``.
+        fields = {
+            "step": new_step,
+            "params": new_params,
+            "opt_state": new_opt_state,
+            "batch_stats": new_batch_stats,
             **updates,
             **kwargs,
-        )
+        }
+        new_state = self.replace(**fields)
         if not return_telemetry:
             return new_state
         telemetry = {
@@ -435,6 +445,41 @@ class TrainState(train_state.TrainState, kw_only=True):
     def apply_ema(self, *args: Any, **kwargs: Any) -> Any:
         """Evaluate with the averaged variables: ``apply_fn(ema_variables(), ...)``."""
         return self.apply_fn(self.ema_variables(), *args, **kwargs)
+
+    def __repr__(self) -> str:
+        leaves = jax.tree.leaves(self.params)
+        size = sum(int(jnp.size(x)) for x in leaves)
+        parts = [
+            f"step={_show(self.step)}",
+            f"params={len(leaves)} arrays/{size:,} elements",
+            f"opt_state={len(jax.tree.leaves(self.opt_state))} arrays",
+        ]
+        if self.batch_stats is not None:
+            parts.append(f"batch_stats={len(jax.tree.leaves(self.batch_stats))} arrays")
+        if self.ema_decay is not None:
+            warm = "" if self.ema_warmup in (False, None) else ", warm-up"
+            target = (
+                "params+batch_stats" if self.ema_batch_stats is not None else "params"
+            )
+            parts.append(
+                f"ema(e <- d e + (1 - d) p over {target}, d={self.ema_decay}{warm}, "
+                f"every={self.ema_every})"
+            )
+        if self.accumulate_steps is not None:
+            k = self.accumulate_steps
+            k = getattr(k, "__name__", "schedule") if callable(k) else k
+            parts.append(
+                f"accumulate(mean of k={k} micro-batches, "
+                f"micro_step={_show(self.micro_step)})"
+            )
+        if self.loss_scale is not None:
+            parts.append(
+                f"loss_scale(S={_show(self.loss_scale.scale)}, "
+                f"good_steps={_show(self.loss_scale.good_steps)})"
+            )
+        if self.skipped_steps is not None:
+            parts.append(f"skipped_steps={_show(self.skipped_steps)}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     @property
     def last_update_applied(self) -> jax.Array:
