@@ -75,6 +75,14 @@ def test_backtracking_linesearch_matches_optax():
     )
 
 
+def test_complex_params_match_optax():
+    def loss(z):
+        target = jnp.array([1 + 2j, -0.5j])
+        return jnp.sum(jnp.abs(z - target) ** 2 * jnp.array([1.0, 3.0]))
+
+    compare_solvers(lambda lib: lib.lbfgs(), loss, jnp.array([0.5 - 1j, 2 + 0.3j]), 4)
+
+
 def test_inject_hyperparams_matches_optax():
     params = {"a": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array([[0.3, 0.1]])}
     compare_with_optax(
