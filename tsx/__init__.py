@@ -25,6 +25,7 @@ from tsx.base import *  # noqa: F403
 from tsx.combine import *  # noqa: F403
 from tsx.linear_algebra import *  # noqa: F403
 from tsx.losses import *  # noqa: F403
+from tsx.microbatching import microbatch
 from tsx.numerics import (
     safe_increment,
     safe_int32_increment,

@@ -14,7 +14,7 @@ Optax's, so transformations from either library can be nested in the other's
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +50,7 @@ Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]
 ScalarOrSchedule = float | jax.Array | Schedule
 
 
+@runtime_checkable
 class StatefulSchedule(Protocol):
     """A schedule that carries a state (see ``inject_stateful_hyperparams``)."""
 
