@@ -1,10 +1,16 @@
 """Contributed optimizers (``optax.contrib``'s names).
 
 Every public name of ``optax.contrib`` is here, with the same signature,
-defaults, numerics and state layout. tsx additions: ``nu_dtype`` beside
-``mu_dtype`` wherever a contrib optimizer keeps a second moment, and
-``muon.muon(..., momentum=...)``, the usage guide's spelling of
-:func:`muon` (``momentum`` is Optax's ``beta``).
+defaults, numerics and state layout. tsx additions:
+
+* ``nu_dtype`` beside ``mu_dtype`` wherever a contrib optimizer keeps a second
+  moment (ademamix, adopt, muon's AdamW branch, sophia); the default keeps
+  Optax's dtypes.
+* ``muon.muon(..., momentum=...)``: the usage guide imports ``muon`` as if it
+  were a module; :func:`muon` carries an attribute ``muon`` that is the same
+  optimizer with ``momentum`` accepted as the name of ``beta``.
+* Bad hyperparameters raise ``ValueError`` naming the argument when the
+  optimizer is built.
 """
 
 from tsx.contrib.acprop import acprop, scale_by_acprop
@@ -34,36 +40,72 @@ from tsx.contrib.madgrad import MadgradState, madgrad, scale_by_madgrad
 from tsx.contrib.mechanic import MechanicState, mechanize
 from tsx.contrib.momo import MomoAdamState, MomoState, momo, momo_adam
 from tsx.contrib.muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
+from tsx.contrib.privacy import (
+    DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate,
+    dpsgd,
+)
+from tsx.contrib.prodigy import ProdigyState, prodigy
+from tsx.contrib.reduce_on_plateau import ReduceLROnPlateauState, reduce_on_plateau
+from tsx.contrib.sam import NormalizeState, SAMState, normalize, sam
+from tsx.contrib.schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_adamw,
+    schedule_free_eval_params,
+    schedule_free_sgd,
+)
+from tsx.contrib.sophia import (
+    HutchinsonState,
+    SophiaState,
+    hutchinson_estimator_diag_hessian,
+    sophia,
+)
 
 __all__ = [
     "COCOBState",
     "DAdaptAdamWState",
+    "DifferentiallyPrivateAggregateState",
     "DoGState",
     "DoWGState",
     "GaLoreDimensionNumbers",
     "GaLoreState",
+    "HutchinsonState",
     "MadgradState",
     "MechanicState",
     "MomoAdamState",
     "MomoState",
     "MuonDimensionNumbers",
     "MuonState",
+    "NormalizeState",
+    "ProdigyState",
+    "ReduceLROnPlateauState",
+    "SAMState",
     "ScaleByAdemamixState",
     "ScaleBySimplifiedAdEMAMixState",
+    "ScheduleFreeState",
+    "SophiaState",
     "SplitRealAndImaginaryState",
     "acprop",
     "ademamix",
     "adopt",
     "cocob",
     "dadapt_adamw",
+    "differentially_private_aggregate",
     "dog",
     "dowg",
+    "dpsgd",
     "galore",
+    "hutchinson_estimator_diag_hessian",
     "madgrad",
     "mechanize",
     "momo",
     "momo_adam",
     "muon",
+    "normalize",
+    "prodigy",
+    "reduce_on_plateau",
+    "sam",
     "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",
@@ -72,6 +114,11 @@ __all__ = [
     "scale_by_madgrad",
     "scale_by_muon",
     "scale_by_simplified_ademamix",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
     "simplified_ademamix",
+    "sophia",
     "split_real_and_imaginary",
 ]
