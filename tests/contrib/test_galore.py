@@ -19,7 +19,7 @@ def _params():
 
 
 def test_defaults_match_optax():
-    compare_with_optax(lambda lib: lib.contrib.galore(1e-2), params=_params())
+    compare_with_optax(lambda lib: lib.contrib.galore(1e-2), params=_params(), jit=True)
 
 
 def test_low_rank_refresh_and_schedule_match_optax():
@@ -57,6 +57,7 @@ def test_dimension_numbers_tree_and_base_optimizer_match_optax():
             weight_dimension_numbers=dims(lib),
         ),
         params=_params(),
+        jit=True,
     )
 
 
@@ -70,6 +71,7 @@ def test_dimension_numbers_callable_matches_optax():
             rank=1, weight_dimension_numbers=dims_fn(lib)
         ),
         params=_params(),
+        jit=True,
     )
 
 
@@ -85,7 +87,7 @@ def test_single_dimension_numbers_apply_to_every_tensor_of_rank_2_or_more():
         )
         return lib.contrib.scale_by_galore(rank=2, weight_dimension_numbers=spec)
 
-    compare_with_optax(make, params=params)
+    compare_with_optax(make, params=params, jit=True)
     state = make(tsx).init(params)
     assert state.projector["conv"].shape == (36, 2)
     assert state.projector["bias"].shape == (0, 0)

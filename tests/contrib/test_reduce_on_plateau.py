@@ -17,7 +17,10 @@ def _value(step, params):
 
 def test_defaults_match_optax():
     compare_with_optax(
-        lambda lib: lib.contrib.reduce_on_plateau(), extra_args=_value, steps=6
+        lambda lib: lib.contrib.reduce_on_plateau(),
+        extra_args=_value,
+        steps=6,
+        jit=True,
     )
 
 
