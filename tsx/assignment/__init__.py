@@ -1,3 +1,6 @@
-"""tsx.assignment (filled in by its owner)."""
+"""Linear assignment (bipartite matching) solvers."""
 
-__all__: list[str] = []
+from tsx.assignment.hungarian import *
+from tsx.assignment.hungarian import __all__ as _hungarian_all
+
+__all__ = list(_hungarian_all)

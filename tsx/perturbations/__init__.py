@@ -1,3 +1,6 @@
-"""tsx.perturbations (filled in by its owner)."""
+"""Differentiable approximations of functions by random perturbation."""
 
-__all__: list[str] = []
+from tsx.perturbations.perturbed import *
+from tsx.perturbations.perturbed import __all__ as _perturbed_all
+
+__all__ = list(_perturbed_all)

@@ -1,3 +1,6 @@
-"""tsx.second_order (filled in by its owner)."""
+"""Second-order quantities: Hessian-vector products and curvature diagonals."""
 
-__all__: list[str] = []
+from tsx.second_order.diagonals import *
+from tsx.second_order.diagonals import __all__ as _diagonals_all
+
+__all__ = list(_diagonals_all)

@@ -1,0 +1,97 @@
+"""Both Hungarian algorithms against Optax (same indices, order and dtypes)."""
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import tsx
+
+NAMES = ["hungarian_algorithm", "base_hungarian_algorithm"]
+SHAPES = [(1, 1), (3, 3), (5, 5), (3, 6), (6, 3), (1, 4), (4, 1), (7, 2)]
+
+
+def _compare(name, cost, jit=False):
+    ours = getattr(tsx.assignment, name)
+    theirs = getattr(optax.assignment, name)
+    if jit:
+        ours, theirs = jax.jit(ours), jax.jit(theirs)
+    got, want = ours(cost), theirs(cost)
+    for x, y in zip(got, want, strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(x, y)
+    return got
+
+
+def _brute_force_cost(cost):
+    cost = np.asarray(cost)
+    transposed = cost.shape[0] > cost.shape[1]
+    c = cost.T if transposed else cost
+    import itertools
+
+    return min(
+        sum(c[i, j] for i, j in enumerate(cols))
+        for cols in itertools.permutations(range(c.shape[1]), c.shape[0])
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_random_float_costs(name, shape):
+    cost = jax.random.normal(jax.random.PRNGKey(sum(shape)), shape)
+    i, j = _compare(name, cost)
+    assert len(i) == min(shape)
+    assert np.isclose(float(cost[i, j].sum()), _brute_force_cost(cost), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (5, 3)])
+def test_integer_costs_with_ties(name, shape):
+    cost = jax.random.randint(jax.random.PRNGKey(1), shape, 0, 3)
+    i, j = _compare(name, cost, jit=True)
+    assert int(cost[i, j].sum()) == _brute_force_cost(cost)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_documented_examples(name):
+    cost = jnp.array([[8, 4, 7], [5, 2, 3], [9, 6, 7], [9, 4, 8]])
+    i, j = _compare(name, cost)
+    assert int(cost[i, j].sum()) == 15
+    cost = jnp.array(
+        [
+            [90, 80, 75, 70],
+            [35, 85, 55, 65],
+            [125, 95, 90, 95],
+            [45, 110, 95, 115],
+            [50, 100, 90, 100],
+        ]
+    )
+    i, j = _compare(name, cost)
+    assert int(cost[i, j].sum()) == 265
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0, 0)])
+def test_empty(name, shape):
+    _compare(name, jnp.zeros(shape))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vmap_over_batch(name):
+    costs = jax.random.uniform(jax.random.PRNGKey(4), (3, 4, 5))
+    got = jax.vmap(getattr(tsx.assignment, name))(costs)
+    want = jax.vmap(getattr(optax.assignment, name))(costs)
+    for x, y in zip(got, want, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_namespace_has_every_optax_name():
+    public = {
+        n
+        for n in dir(optax.assignment)
+        if not n.startswith("_") and not inspect.ismodule(getattr(optax.assignment, n))
+    }
+    assert public <= set(tsx.assignment.__all__)
