@@ -208,3 +208,22 @@ def test_repr_names_the_enabled_features_and_their_math():
     assert "accumulate(mean of k=4 micro-batches, micro_step=0)" in text
     assert "loss_scale(S=256.0, good_steps=0)" in text
     assert "skipped_steps=0" in text
+
+
+def test_fp8_overwrite_with_gradient_params_behave_like_flax():
+    from flax.linen.fp8_ops import OVERWRITE_WITH_GRADIENT as OWG
+
+    params = {"params": mlp_params(), OWG: {"amax": jnp.zeros(4)}}
+    grads = {
+        "params": jax.tree.map(jnp.ones_like, mlp_params()),
+        OWG: {"amax": jnp.arange(4.0)},
+    }
+    ours = tsx.training.TrainState.create(
+        apply_fn=None, params=params, tx=tsx.adam(1e-2), ema_decay=0.5
+    ).apply_gradients(grads=grads)
+    ref = flax_train_state.TrainState.create(
+        apply_fn=None, params=params, tx=optax.adam(1e-2)
+    ).apply_gradients(grads=grads)
+    assert_trees_close(ours.params, ref.params)
+    np.testing.assert_array_equal(ours.params[OWG]["amax"], np.arange(4.0))
+    np.testing.assert_allclose(ours.ema_params[OWG]["amax"], 0.5 * np.arange(4.0))

@@ -344,6 +344,14 @@ class TrainState(train_state.TrainState, kw_only=True):
                 else batch_stats
             )
 
+        if owg:
+            owg_values = grads[OVERWRITE_WITH_GRADIENT]
+            if applied is not None:
+                owg_values = _where(
+                    applied, owg_values, self.params[OVERWRITE_WITH_GRADIENT]
+                )
+            new_params = {"params": new_params, OVERWRITE_WITH_GRADIENT: owg_values}
+
         if self.ema_decay is not None:
             every = self.ema_every
             moves = (new_step % every == 0) if every > 1 else jnp.asarray(True)
@@ -352,16 +360,8 @@ class TrainState(train_state.TrainState, kw_only=True):
             # n: how many averaging steps came before this one.
             n = new_step // every - 1
             d = ema_decay_at(self.ema_decay, n, self.ema_warmup)
-            full_new = (
-                {
-                    "params": new_params,
-                    OVERWRITE_WITH_GRADIENT: grads[OVERWRITE_WITH_GRADIENT],
-                }
-                if owg
-                else new_params
-            )
             updates["ema_params"] = _where(
-                moves, ema_update(self.ema_params, full_new, d), self.ema_params
+                moves, ema_update(self.ema_params, new_params, d), self.ema_params
             )
             if self.ema_batch_stats is not None and new_batch_stats is not None:
                 updates["ema_batch_stats"] = _where(
@@ -369,14 +369,6 @@ class TrainState(train_state.TrainState, kw_only=True):
                     ema_update(self.ema_batch_stats, new_batch_stats, d),
                     self.ema_batch_stats,
                 )
-
-        if owg:
-            owg_values = grads[OVERWRITE_WITH_GRADIENT]
-            if applied is not None:
-                owg_values = _where(
-                    applied, owg_values, self.params[OVERWRITE_WITH_GRADIENT]
-                )
-            new_params = {"params": new_params, OVERWRITE_WITH_GRADIENT: owg_values}
 
         # Explicit keyword fields win, as in Flax's ``apply_gradients``.
         fields = {
