@@ -1,7 +1,5 @@
 """Both Hungarian algorithms against Optax (same indices, order and dtypes)."""
 
-import inspect
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +7,7 @@ import optax
 import pytest
 
 import tsx
+from tests.losses.helpers import assert_signatures_match, public_names
 
 NAMES = ["hungarian_algorithm", "base_hungarian_algorithm"]
 SHAPES = [(1, 1), (3, 3), (5, 5), (3, 6), (6, 3), (1, 4), (4, 1), (7, 2)]
@@ -88,10 +87,8 @@ def test_vmap_over_batch(name):
         np.testing.assert_array_equal(x, y)
 
 
-def test_namespace_has_every_optax_name():
-    public = {
-        n
-        for n in dir(optax.assignment)
-        if not n.startswith("_") and not inspect.ismodule(getattr(optax.assignment, n))
-    }
-    assert public <= set(tsx.assignment.__all__)
+def test_namespace_has_every_optax_name_with_same_signatures():
+    public = public_names(optax.assignment)
+    missing = public - set(tsx.assignment.__all__)
+    assert not missing, sorted(missing)
+    assert_signatures_match(tsx.assignment, optax.assignment, public)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import jax
@@ -67,3 +68,32 @@ def check_loss(
         assert_same(grad_ours, grad_theirs, rtol, atol, f"{name} gradient")
         return grad_theirs if return_grad else want
     return expected
+
+
+def _parameters(fn: Any) -> list[tuple]:
+    out = []
+    for p in inspect.signature(fn).parameters.values():
+        default = p.default
+        if type(default).__module__.split(".")[0] in ("optax", "tsx"):
+            # Instances of each library's own classes (e.g. noise=Gumbel()).
+            default = ("instance of", type(default).__name__)
+        out.append((p.name, p.kind, default))
+    return out
+
+
+def public_names(module: Any) -> set[str]:
+    """A module's public names, without the imported modules Optax leaks."""
+    return {
+        n
+        for n in dir(module)
+        if not n.startswith("_") and not inspect.ismodule(getattr(module, n))
+    }
+
+
+def assert_signatures_match(ours: Any, theirs: Any, names: Any) -> None:
+    """Same parameter names, kinds and defaults for each callable in ``names``."""
+    for name in sorted(names):
+        a, b = getattr(ours, name), getattr(theirs, name)
+        if inspect.isclass(b):
+            continue  # Classes: their methods are compared by their own tests.
+        assert _parameters(a) == _parameters(b), name

@@ -1,14 +1,16 @@
 """make_perturbed_fun, Gumbel and Normal against Optax with the same PRNG keys."""
 
-import inspect
-
 import jax
 import jax.numpy as jnp
 import optax
 import pytest
 
 import tsx
-from tests.losses.helpers import assert_same
+from tests.losses.helpers import (
+    assert_same,
+    assert_signatures_match,
+    public_names,
+)
 
 KEY = jax.random.PRNGKey(0)
 X = {"a": jnp.array([0.3, -0.2, 0.1]), "b": jnp.array([[1.0, -1.0], [0.5, 0.0]])}
@@ -78,11 +80,8 @@ def test_make_perturbed_fun_second_derivative():
     assert_same(hessian(tsx), hessian(optax), atol=1e-4)
 
 
-def test_namespace_has_every_optax_name():
-    public = {
-        n
-        for n in dir(optax.perturbations)
-        if not n.startswith("_")
-        and not inspect.ismodule(getattr(optax.perturbations, n))
-    }
-    assert public <= set(tsx.perturbations.__all__)
+def test_namespace_has_every_optax_name_with_same_signatures():
+    public = public_names(optax.perturbations)
+    missing = public - set(tsx.perturbations.__all__)
+    assert not missing, sorted(missing)
+    assert_signatures_match(tsx.perturbations, optax.perturbations, public)

@@ -1,14 +1,16 @@
 """The twelve projections against Optax: values, jit, gradients, namespace."""
 
-import inspect
-
 import jax
 import jax.numpy as jnp
 import optax
 import pytest
 
 import tsx
-from tests.losses.helpers import assert_same
+from tests.losses.helpers import (
+    assert_same,
+    assert_signatures_match,
+    public_names,
+)
 from tests.oracle import nested_params
 
 PARAMS = nested_params()
@@ -124,15 +126,9 @@ def test_projection_vector():
     _compare("projection_vector", VEC, jnp.ones_like(VEC))
 
 
-def test_namespace_has_every_optax_name():
-    public = {
-        n
-        for n in dir(optax.projections)
-        if not n.startswith("_") and not inspect.ismodule(getattr(optax.projections, n))
-    }
-    assert public == set(tsx.projections.__all__) - (
-        set(tsx.projections.__all__) - public
-    )
+def test_namespace_has_every_optax_name_with_same_signatures():
+    public = public_names(optax.projections)
+    assert len(public) == 12
     missing = public - set(tsx.projections.__all__)
     assert not missing, sorted(missing)
-    assert len(public) == 12
+    assert_signatures_match(tsx.projections, optax.projections, public)

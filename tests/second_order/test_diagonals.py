@@ -1,6 +1,5 @@
 """hvp, hessian_diag and fisher_diag against Optax (and the deprecation warning)."""
 
-import inspect
 import warnings
 
 import jax
@@ -9,7 +8,11 @@ import optax
 import pytest
 
 import tsx
-from tests.losses.helpers import assert_same
+from tests.losses.helpers import (
+    assert_same,
+    assert_signatures_match,
+    public_names,
+)
 
 KEYS = jax.random.split(jax.random.PRNGKey(0), 4)
 PARAMS = {
@@ -67,11 +70,8 @@ def test_deprecation_warning(name):
         getattr(tsx.second_order, name)(*args, PARAMS, INPUTS, TARGETS)
 
 
-def test_namespace_has_every_optax_name():
-    public = {
-        n
-        for n in dir(optax.second_order)
-        if not n.startswith("_")
-        and not inspect.ismodule(getattr(optax.second_order, n))
-    }
-    assert public <= set(tsx.second_order.__all__)
+def test_namespace_has_every_optax_name_with_same_signatures():
+    public = public_names(optax.second_order)
+    missing = public - set(tsx.second_order.__all__)
+    assert not missing, sorted(missing)
+    assert_signatures_match(tsx.second_order, optax.second_order, public)
