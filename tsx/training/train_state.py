@@ -34,6 +34,33 @@ One call of :meth:`TrainState.apply_gradients` with gradient ``g``:
 
 Everything that changes is a pytree leaf, and the configuration is static,
 so the state jits, donates, shards and checkpoints (Orbax) like Flax's.
+
+Example::
+
+    state = TrainState.create(
+        apply_fn=model.apply, params=variables["params"],
+        batch_stats=variables["batch_stats"], tx=tsx.adamw(1e-3),
+        ema_decay=0.999, ema_warmup=True, accumulate_steps=4,
+        loss_scale=DynamicLossScale(2.0**15),
+    )
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def train_step(state, batch):
+        def loss_fn(params):
+            logits, upd = state.apply_fn(
+                {"params": params, "batch_stats": state.batch_stats},
+                batch["x"], mutable=["batch_stats"])
+            return loss(logits, batch["y"]), upd["batch_stats"]
+
+        (_, stats), grads, _ = state.value_and_grad(loss_fn, has_aux=True)(
+            state.params)
+        return state.apply_gradients(
+            grads=grads, batch_stats=stats, return_telemetry=True)
+
+    state, scalars = train_step(state, batch)
+    writer.write_scalars(int(state.step), scalars)   # clu.metric_writers
+    manager.save(step, args=ocp.args.StandardSave(state))   # Orbax
+    state = manager.restore(step, args=ocp.args.StandardRestore(fresh_state))
 """
 
 from __future__ import annotations
