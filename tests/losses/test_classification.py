@@ -264,3 +264,16 @@ def test_sigmoid_focal_loss_extreme_logits():
             eager=True,
         )
         assert np.all(np.isfinite(out))
+
+
+def test_poly_loss_minus_inf_logits_masked_by_where():
+    logits = LOGITS.at[:, 1].set(-jnp.inf)
+    grad = check_loss(
+        "poly_loss_cross_entropy",
+        logits,
+        ONE_HOT,
+        where=jnp.isfinite(logits),
+        grad_argnums=0,
+        return_grad=True,
+    )
+    assert np.all(np.isfinite(grad))

@@ -130,3 +130,16 @@ def test_smooth_labels_eager_and_dtype_check():
     check_loss("smooth_labels", labels, 0.3, eager=True, jit=False)
     with pytest.raises(TypeError):
         tsx.losses.smooth_labels(jnp.array([0, 1]), 0.1)
+
+
+def test_ranking_softmax_loss_minus_inf_scores_masked_by_where():
+    scores = SCORES.at[:, 2].set(-jnp.inf)
+    grad = check_loss(
+        "ranking_softmax_loss",
+        scores,
+        RELEVANCE,
+        where=jnp.isfinite(scores),
+        grad_argnums=0,
+        return_grad=True,
+    )
+    assert np.all(np.isfinite(grad))
