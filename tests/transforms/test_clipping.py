@@ -10,7 +10,6 @@ import tsx
 from tests.oracle import assert_trees_close, compare_with_optax, nested_params
 
 
-@pytest.mark.parametrize("jit", [False, True])
 @pytest.mark.parametrize(
     "make_clip",
     [
@@ -23,8 +22,8 @@ from tests.oracle import assert_trees_close, compare_with_optax, nested_params
     ],
     ids=["clip", "global_norm", "global_norm_noop", "block_rms", "agc", "agc_eps"],
 )
-def test_clipping_in_chain_matches_optax(make_clip, jit):
-    compare_with_optax(lambda lib: lib.chain(make_clip(lib), lib.adam(1e-2)), jit=jit)
+def test_clipping_in_chain_matches_optax(make_clip):
+    compare_with_optax(lambda lib: lib.chain(make_clip(lib), lib.adam(1e-2)), jit=True)
 
 
 def test_clip_by_global_norm_caps_the_norm_by_hand():

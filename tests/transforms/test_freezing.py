@@ -16,9 +16,10 @@ MASK = {
 }
 
 
-@pytest.mark.parametrize("jit", [False, True])
-def test_freeze_in_chain_matches_optax(jit):
-    compare_with_optax(lambda lib: lib.chain(lib.adam(1e-2), lib.freeze(MASK)), jit=jit)
+def test_freeze_in_chain_matches_optax():
+    compare_with_optax(
+        lambda lib: lib.chain(lib.adam(1e-2), lib.freeze(MASK)), jit=True
+    )
 
 
 @pytest.mark.parametrize("mask", [MASK, True, False], ids=["tree", "all", "none"])

@@ -65,13 +65,13 @@ CASES = {
             optax.flatten(optax.adam(1e-2)), optax.flatten(optax.scale(0.5))
         ),
     ),
-    "conditional_and_noise": (
+    "conditional_and_ema": (
         lambda: optax.chain(
-            tsx.add_noise(0.01, 0.55, key=jax.random.key(1)),
+            tsx.ema(0.8),
             tsx.conditionally_mask(optax.adam(1e-2), lambda s: s % 2 == 1),
         ),
         lambda: optax.chain(
-            optax.add_noise(0.01, 0.55, key=jax.random.key(1)),
+            optax.ema(0.8),
             optax.conditionally_mask(optax.adam(1e-2), lambda s: s % 2 == 1),
         ),
     ),

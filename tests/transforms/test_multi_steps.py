@@ -60,7 +60,7 @@ def test_constant_k_matches_optax(use_grad_mean):
 
 
 def test_eager_update_matches_optax():
-    _run_multi_steps(lambda lib: dict(every_k_schedule=2), _grads(3))
+    _run_multi_steps(lambda lib: dict(every_k_schedule=2), _grads(2))
 
 
 def test_schedule_k_matches_optax_and_counts_gradient_steps():
