@@ -244,3 +244,19 @@ def test_unknown_schedule_is_named():
     config.schedule = "triangle"
     with pytest.raises(ValueError, match="triangle"):
         train.create_optimizer(config, steps_per_epoch=5)
+
+
+def test_weight_decay_set_twice_is_refused():
+    config = default.get_config()
+    config.optimizer = "adamw"
+    config.optimizer_kwargs = {"weight_decay": 1e-2}
+    config.weight_decay = 1e-4
+    with pytest.raises(ValueError, match="weight decay is set twice"):
+        train.create_optimizer(config, steps_per_epoch=5)
+
+
+def test_unknown_optimizer_name_suggests_a_close_one():
+    config = default.get_config()
+    config.optimizer = "sgdd"
+    with pytest.raises(ValueError, match="'sgd'"):
+        train.create_optimizer(config, steps_per_epoch=5)
