@@ -45,7 +45,7 @@ def test_nu_dtype_keeps_second_moment_float32_with_bf16_params():
     tx = tsx.yogi(1e-2, nu_dtype=jnp.float32)
     state = tx.init(params)
     grads = jax.tree.map(jnp.ones_like, params)
-    _, state = tx.update(grads, state, params)
+    _, state = jax.jit(tx.update)(grads, state, params)
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state[0].nu))
     assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(state[0].mu))
 
