@@ -103,3 +103,36 @@ def test_inject_hyperparams_state_edit_compiles_once(factory, kwargs):
     assert step._cache_size() == 1
     for a, b in zip(jax.tree.leaves(u1), jax.tree.leaves(u2), strict=True):
         np.testing.assert_allclose(b, 3 * a, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tsx.lbfgs(),
+        lambda: tsx.chain(
+            tsx.sgd(1.0), tsx.scale_by_backtracking_linesearch(10, store_grad=True)
+        ),
+    ],
+    ids=["lbfgs_zoom", "sgd_backtracking"],
+)
+def test_linesearch_loop_compiles_once(make):
+    # The initial state is strongly typed like the state an update returns, so
+    # the second step does not retrace (Optax 0.2.8 traces twice here).
+    tx = make()
+    vag = tsx.value_and_grad_from_state(value_fn)
+    traces = []
+
+    @jax.jit
+    def step(params, state):
+        traces.append(None)
+        value, grad = vag(params, state=state)
+        updates, state = tx.update(
+            grad, state, params, value=value, grad=grad, value_fn=value_fn
+        )
+        return tsx.apply_updates(params, updates), state
+
+    params, state = PARAMS, tx.init(PARAMS)
+    for _ in range(3):
+        params, state = step(params, state)
+    assert len(traces) == 1
+    assert value_fn(params) < value_fn(PARAMS)

@@ -28,7 +28,11 @@ import jax.numpy as jnp
 
 from tsx import tree_utils as tu
 from tsx.base import GradientTransformationExtraArgs, Params, Updates
-from tsx.optimizers.linesearch_utils import split_fn_kwargs, val_dtype
+from tsx.optimizers.linesearch_utils import (
+    split_fn_kwargs,
+    strong_scalar,
+    val_dtype,
+)
 from tsx.validation import check_in_range, check_non_negative, check_positive
 
 __all__ = ["ScaleByBacktrackingLinesearchState", "scale_by_backtracking_linesearch"]
@@ -114,7 +118,7 @@ def scale_by_backtracking_linesearch(
             value=jnp.array(jnp.inf, dtype=dtype),
             grad=tu.tree_zeros_like(params) if store_grad else None,
             info=BacktrackingLinesearchInfo(
-                num_linesearch_steps=jnp.asarray(0),
+                num_linesearch_steps=strong_scalar(0),
                 decrease_error=jnp.array(jnp.inf, dtype=dtype),
             ),
         )

@@ -122,3 +122,13 @@ def val_dtype(params: Params) -> jnp.dtype:
     """The real dtype matching the first leaf of ``params`` (for values)."""
     first = jax.tree.leaves(params)[0]
     return jnp.real(jnp.empty((), jnp.asarray(first).dtype)).dtype
+
+
+def strong_scalar(value: float | int) -> jax.Array:
+    """``value`` as a scalar of JAX's default dtype for its kind, not weakly typed.
+
+    Optax builds some state fields with ``jnp.asarray(0)`` (weakly typed); the
+    state an update returns is strongly typed, so a jitted step would trace
+    twice. Same dtype, no retrace.
+    """
+    return jnp.asarray(value, dtype=jnp.asarray(value).dtype)

@@ -37,7 +37,11 @@ import jax.numpy as jnp
 from tsx import numerics
 from tsx import tree_utils as tu
 from tsx.base import GradientTransformationExtraArgs, Params, Updates
-from tsx.optimizers.linesearch_utils import split_fn_kwargs, val_dtype
+from tsx.optimizers.linesearch_utils import (
+    split_fn_kwargs,
+    strong_scalar,
+    val_dtype,
+)
 from tsx.validation import check_in_range, check_non_negative, check_positive
 
 __all__ = [
@@ -416,9 +420,9 @@ def scale_by_zoom_linesearch(
             value=jnp.asarray(jnp.inf, dtype=dtype),
             grad=tu.tree_zeros_like(params),
             info=ZoomLinesearchInfo(
-                num_linesearch_steps=jnp.asarray(0),
-                decrease_error=jnp.asarray(jnp.inf),
-                curvature_error=jnp.asarray(jnp.inf),
+                num_linesearch_steps=strong_scalar(0),
+                decrease_error=strong_scalar(jnp.inf),
+                curvature_error=strong_scalar(jnp.inf),
             ),
         )
 
