@@ -21,8 +21,7 @@ LossFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 
 def _warn(name: str) -> None:
     warnings.warn(
-        f"The function {name} is deprecated. This function will be/was removed "
-        "in optax 0.2.9.",
+        f"The function {name} is deprecated (Optax 0.2.9 removes it).",
         DeprecationWarning,
         stacklevel=3,
     )
