@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
 
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except input_pipeline.DataUnavailableError as e:
+    except (input_pipeline.DataUnavailableError, train.CheckpointMismatchError) as e:
         # A usage problem, not a bug: the message says what to do; no traceback.
         sys.exit(f"error: {e}")
 

@@ -30,6 +30,7 @@ from examples.mnist import input_pipeline
 
 __all__ = [
     "CNN",
+    "CheckpointMismatchError",
     "EvalMetrics",
     "TrainMetrics",
     "create_learning_rate",
@@ -278,6 +279,10 @@ def evaluate(params: Any, batches: Iterable[Mapping[str, np.ndarray]]) -> EvalMe
 # The whole run.
 
 
+class CheckpointMismatchError(ValueError):
+    """The workdir's checkpoint cannot be restored into this config's state."""
+
+
 def _flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The config as flat ``{"a.b": value}`` with TensorBoard-friendly values."""
     flat: dict[str, Any] = {}
@@ -345,9 +350,30 @@ def train_and_evaluate(
         first_epoch = 1
         latest = checkpoints.latest_step()
         if latest is not None:
-            state = checkpoints.restore(latest, args=ocp.args.StandardRestore(state))
+            try:
+                state = checkpoints.restore(
+                    latest, args=ocp.args.StandardRestore(state)
+                )
+            except ValueError as e:
+                raise CheckpointMismatchError(
+                    f"the checkpoint of epoch {latest} in {checkpoints.directory}"
+                    " does not fit the train state of this config (was it written"
+                    " with another optimizer or ema_decay?). Use a new --workdir"
+                    f" or the config it was trained with. Orbax says: {e}"
+                ) from e
             first_epoch = latest + 1
             logging.info("Resumed from %s at epoch %d.", checkpoints.directory, latest)
+            if first_epoch > config.num_epochs:
+                summary = evaluate(state.params, data.test_batches()).compute()
+                logging.info(
+                    "Already trained for %d epochs (config.num_epochs=%d): nothing"
+                    " to do; test loss %.4f, accuracy %.2f%%. Use a new --workdir"
+                    " to train again, or raise --config.num_epochs to go on.",
+                    latest,
+                    config.num_epochs,
+                    float(summary["loss"]),
+                    100 * float(summary["accuracy"]),
+                )
         else:
             parameter_overview.log_parameter_overview(state.params)
             writer.write_hparams(_flat_hparams(config))

@@ -103,6 +103,22 @@ def test_rerun_after_an_interruption_ends_like_an_uninterrupted_run(
     assert history[0]["test_loss"] == full_history[1]["test_loss"]
     assert history[0]["ema_test_loss"] == full_history[1]["ema_test_loss"]
 
+    # Once more: everything is done; nothing is trained, the state is restored.
+    again, none = train.train_and_evaluate(
+        small_config, str(tmp_path / "rerun"), tx=shared_tx
+    )
+    assert none == [] and int(again.step) == 2 * 20
+    np.testing.assert_array_equal(
+        np.asarray(again.params["Dense_1"]["kernel"]),
+        np.asarray(full_state.params["Dense_1"]["kernel"]),
+    )
+
+    # A config whose state has another structure (no EMA) is refused clearly.
+    small_config.ema_decay = 0.0
+    with pytest.raises(train.CheckpointMismatchError, match="new --workdir"):
+        train.train_and_evaluate(small_config, str(tmp_path / "rerun"), tx=shared_tx)
+    small_config.ema_decay = 0.9
+
     # The EMA metrics are those of the averaged params, not of the params.
     data = input_pipeline.get_datasets(small_config)
     ema_eval = train.evaluate(state.ema_params, data.test_batches()).compute()
