@@ -60,9 +60,13 @@ def test_vmap_over_learning_rates_matches_optax():
 def test_mixed_chains_match_pure_optax(outer):
     lib = tsx if outer == "tsx" else optax
     mixed = lib.chain(
-        optax.clip_by_global_norm(1.0) if outer == "tsx" else tsx.clip_by_global_norm(1.0),
+        optax.clip_by_global_norm(1.0)
+        if outer == "tsx"
+        else tsx.clip_by_global_norm(1.0),
         tsx.scale_by_adam() if outer == "tsx" else optax.scale_by_adam(),
-        tsx.add_decayed_weights(1e-2) if outer == "optax" else optax.add_decayed_weights(1e-2),
+        tsx.add_decayed_weights(1e-2)
+        if outer == "optax"
+        else optax.add_decayed_weights(1e-2),
         tsx.scale(-1e-2),
     )
     pure = optax.chain(
@@ -158,13 +162,17 @@ SHARDING_SCRIPT = textwrap.dedent(
     mesh = Mesh(np.array(jax.devices()).reshape(4, 2), ("data", "model"))
     params = {"w": jnp.arange(64.0).reshape(8, 8) / 64, "b": jnp.ones(8)}
     specs = {"w": P("data", "model"), "b": P("model")}
-    params = jax.device_put(params, {k: NamedSharding(mesh, s) for k, s in specs.items()})
+    shardings = {k: NamedSharding(mesh, s) for k, s in specs.items()}
+    params = jax.device_put(params, shardings)
     for name, lib in (("tsx", tsx), ("optax", optax)):
         tx = lib.chain(lib.clip_by_global_norm(1.0), lib.adamw(1e-2))
-        state = jax.jit(tx.init)(params)
-        mu = state[1][0].mu
-        for k in params:
-            assert mu[k].sharding.is_equivalent_to(params[k].sharding, mu[k].ndim), (name, k)
+        state = tx.init(params)
+        def check(state):
+            mu = state[1][0].mu
+            for k in params:
+                same = mu[k].sharding.is_equivalent_to(shardings[k], mu[k].ndim)
+                assert same, (name, k, mu[k].sharding)
+        check(state)
         @jax.jit
         def step(p, s):
             g = jax.tree.map(lambda x: jnp.sin(x) + 0.1, p)
@@ -173,9 +181,11 @@ SHARDING_SCRIPT = textwrap.dedent(
         p = params
         for _ in range(3):
             p, state = step(p, state)
+        check(state)
         for k in params:
-            assert p[k].sharding.is_equivalent_to(params[k].sharding, p[k].ndim), (name, k)
-        np.save(f"{OUT}/{name}.npy", np.concatenate([np.ravel(p["w"]), np.ravel(p["b"])]))
+            assert p[k].sharding.is_equivalent_to(shardings[k], p[k].ndim), (name, k)
+        flat = np.concatenate([np.ravel(p["w"]), np.ravel(p["b"])])
+        np.save(f"{OUT}/{name}.npy", flat)
     print("ok")
     """
 )
@@ -196,5 +206,8 @@ def test_state_is_sharded_like_params_on_8_devices(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_allclose(
-        np.load(tmp_path / "tsx.npy"), np.load(tmp_path / "optax.npy"), rtol=1e-5, atol=1e-6
+        np.load(tmp_path / "tsx.npy"),
+        np.load(tmp_path / "optax.npy"),
+        rtol=1e-5,
+        atol=1e-6,
     )

@@ -355,4 +355,4 @@ def test_muon_recipe_matches_optax_labels():
         losses.append(float(l_a))
     # Newton-Schulz iterations in float32 amplify rounding: allow 1e-4 over 20 steps.
     assert_trees_close(p_a, p_b, rtol=1e-4, atol=1e-4)
-    assert losses[-1] < 0.5 * losses[0]
+    assert losses[-1] < 0.8 * losses[0]

@@ -23,6 +23,7 @@ from tsx import (
 )
 from tsx.base import *  # noqa: F403
 from tsx.combine import *  # noqa: F403
+from tsx.gradient_scaling import scale_gradient
 from tsx.linear_algebra import *  # noqa: F403
 from tsx.losses import *  # noqa: F403
 from tsx.microbatching import microbatch
@@ -36,6 +37,7 @@ from tsx.optimizers import *  # noqa: F403
 from tsx.schedules import *  # noqa: F403
 from tsx.transforms import *  # noqa: F403
 from tsx.tree_utils import tree_bias_correction as bias_correction
+from tsx.tree_utils import tree_map_params
 from tsx.tree_utils import tree_update_infinity_moment as update_infinity_moment
 from tsx.tree_utils import tree_update_moment as update_moment
 from tsx.tree_utils import (

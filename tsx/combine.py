@@ -9,11 +9,7 @@ from tsx.base import (
     GradientTransformationExtraArgs,
     with_extra_args_support,
 )
-from tsx.validation import (
-    check_same_structure,
-    describe_structure_mismatch,
-    param_shaped_subtrees,
-)
+from tsx.validation import describe_structure_mismatch, param_shaped_subtrees
 
 __all__ = ["chain", "named_chain"]
 
@@ -27,8 +23,20 @@ def _as_transformation(tx: Any, where: str) -> GradientTransformationExtraArgs:
     return with_extra_args_support(tx)
 
 
-def _raise_if_structure_mismatch(updates: Any, state: Any, err: Exception) -> None:
-    """Turn JAX's treedef dump into the first differing path, when that is the cause."""
+def _raise_if_structure_mismatch(
+    updates: Any, state: Any, params: Any, err: Exception
+) -> None:
+    """Turn JAX's treedef dump into the first differing path, when that is the cause.
+
+    Checked only after a member has failed: some members legitimately receive
+    params of another structure (``lookahead``'s fast/slow pair).
+    """
+    if params is not None:
+        msg = describe_structure_mismatch(updates, params)
+        if msg is not None:
+            raise ValueError(
+                f"The structure of the updates does not match the parameters; {msg}."
+            ) from err
     for sub in param_shaped_subtrees(state):
         msg = describe_structure_mismatch(updates, sub)
         if msg is None:
@@ -58,14 +66,12 @@ def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
                 f"chain of {len(txs)} transformations got a state with "
                 f"{len(state)} entries; was it initialised by another optimizer?"
             )
-        if params is not None:
-            check_same_structure(updates, params, against="the parameters")
         new_state = []
         for t, s in zip(txs, state, strict=True):
             try:
                 updates, s = t.update(updates, s, params, **extra_args)
             except (ValueError, TypeError) as err:
-                _raise_if_structure_mismatch(updates, s, err)
+                _raise_if_structure_mismatch(updates, s, params, err)
                 raise
             new_state.append(s)
         return updates, tuple(new_state)

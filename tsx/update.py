@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from tsx.base import Params, Updates
+from tsx.validation import check_same_structure
 
 __all__ = ["apply_updates", "incremental_update", "periodic_update"]
 
@@ -26,7 +27,11 @@ def apply_updates(params: Params, updates: Updates) -> Params:
             return None
         return jnp.asarray(p + u).astype(jnp.asarray(p).dtype)
 
-    return jax.tree.map(one, params, updates, is_leaf=_is_none)
+    try:
+        return jax.tree.map(one, params, updates, is_leaf=_is_none)
+    except ValueError as err:
+        check_same_structure(updates, params, against="the parameters")
+        raise err
 
 
 def incremental_update(

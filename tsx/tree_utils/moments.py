@@ -8,6 +8,7 @@ biased towards zero by the factor ``1 - beta^t``, which
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -71,11 +72,13 @@ def tree_update_moment_per_elem_norm(
     return jax.tree.map(one, updates, moments, is_leaf=_is_none)
 
 
+@functools.partial(jax.jit, inline=True)
 def tree_bias_correction(moment: Any, decay: Any, count: Any) -> Any:
     """``m / (1 - decay**count)``, the division done in each leaf's dtype.
 
     ``decay**count`` is computed in the precision of ``decay``/``count`` (not of
-    a bfloat16 moment, where it would round to 1 and divide by zero).
+    a bfloat16 moment, where it would round to 1 and divide by zero). Jitted
+    (inlined into an enclosing jit) so eager calls round like jitted ones.
     """
     correction = 1 - jnp.asarray(decay) ** count
     return jax.tree.map(lambda t: t / correction.astype(t.dtype), moment)
