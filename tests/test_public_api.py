@@ -9,7 +9,6 @@ import importlib
 import inspect
 import types
 
-import optax
 import pytest
 
 import tsx
