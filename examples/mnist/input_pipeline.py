@@ -27,6 +27,8 @@ import dataclasses
 import gzip
 import socket
 import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,15 +124,33 @@ def load_idx_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.nda
     return images[..., None], labels.astype(np.int32)
 
 
+def _download_route() -> tuple[str, int]:
+    """Where a download would first connect: the HTTPS proxy if one is set."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get("https") or proxies.get("all")
+    if proxy:
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        if parts.hostname:
+            default_port = 443 if parts.scheme == "https" else 80
+            return parts.hostname, parts.port or default_port
+    return TFDS_MNIST_HOST, 443
+
+
 def download_server_reachable(
-    host: str = TFDS_MNIST_HOST, port: int = 443, timeout: float = 3.0
+    host: str | None = None, port: int | None = None, timeout: float = 3.0
 ) -> bool:
     """Whether a TCP connection to ``host:port`` opens within ``timeout`` seconds.
 
-    Name resolution has no timeout of its own, so the probe runs in a daemon
+    By default ``host:port`` is TFDS's download server, or the HTTPS proxy
+    when the environment names one (``https_proxy``, ``all_proxy``). Name
+    resolution has no timeout of its own, so the probe runs in a daemon
     thread and is abandoned after ``timeout``: an offline machine is detected
     in at most that long, whatever its resolver does.
     """
+    if host is None:
+        host, default_port = _download_route()
+        port = default_port if port is None else port
+    port = 443 if port is None else port
     result: list[bool] = []
 
     def probe() -> None:

@@ -169,3 +169,15 @@ def test_main_offline_without_data_dir_exits_with_advice_not_a_traceback(tmp_pat
     assert "--config.data_dir=" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (workdir / "checkpoints").exists()
+
+
+def test_probe_goes_through_the_https_proxy_when_one_is_set(monkeypatch):
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        port = proxy.getsockname()[1]
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("HTTPS_PROXY", raising=False)
+        assert input_pipeline._download_route() == ("127.0.0.1", port)
+        assert input_pipeline.download_server_reachable(timeout=2.0)
+    assert not input_pipeline.download_server_reachable(timeout=2.0)
