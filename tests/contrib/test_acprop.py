@@ -10,18 +10,20 @@ def test_defaults_match_optax():
     compare_with_optax(lambda lib: lib.contrib.acprop(1e-2))
 
 
-def test_non_default_hyperparameters_match_optax():
+def test_non_defaults_and_schedule_match_optax():
     mask = lambda p: {k: k != "scale" for k in p}  # noqa: E731
     compare_with_optax(
         lambda lib: lib.contrib.acprop(
-            3e-2, b1=0.5, b2=0.9, eps=1e-6, eps_root=1e-8, weight_decay=0.1, mask=mask
+            lambda c: 0.05 * 0.9**c,
+            b1=0.5,
+            b2=0.9,
+            eps=1e-6,
+            eps_root=1e-8,
+            weight_decay=0.1,
+            mask=mask,
         ),
         steps=6,
     )
-
-
-def test_schedule_learning_rate_matches_optax():
-    compare_with_optax(lambda lib: lib.contrib.acprop(lambda c: 0.1 * 0.9**c))
 
 
 def test_scale_by_acprop_matches_optax_jitted():

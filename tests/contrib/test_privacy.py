@@ -114,7 +114,7 @@ def test_dpsgd_matches_optax(momentum, nesterov):
     _run_both(make, jit=True)
 
 
-def test_dpsgd_constant_learning_rate_matches_optax():
+def test_dpsgd_without_momentum_matches_optax():
     def make(lib):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
