@@ -8,6 +8,7 @@ defaults, numerics and state layouts, plus Linen training helpers
 from tsx import (
     assignment,
     contrib,
+    experimental,
     losses,
     masks,
     microbatching,
