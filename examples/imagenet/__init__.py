@@ -1,0 +1,1 @@
+"""The ImageNet example: Linen ResNets trained with tsx, sharded over every device."""

@@ -1,0 +1,1 @@
+"""Training configurations for the ImageNet example (pass one with --config=)."""
