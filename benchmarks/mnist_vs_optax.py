@@ -16,8 +16,9 @@ match step for step: the script prints the per-epoch test accuracy of both,
 the largest difference of any training step's loss, and the largest
 difference of the final parameters. Seconds per epoch exclude evaluation;
 epoch 1 includes compilation, so the summary's s/epoch is the median of
-epochs 2 and later. The machine is named with its load average, since the
-timings of a shared machine are noisy.
+epochs 2 and later, in wall-clock seconds and in CPU seconds (all threads of
+the process; on a shared machine these move less with the load than the wall
+time). The machine is named with its load average at start and end.
 """
 
 import argparse
@@ -196,20 +197,20 @@ def main() -> None:
 
     print(f"\nend: {_load()}")
     print("\nsummary (final test accuracy; s/epoch = median of epochs >= 2)")
-    print("library | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | s/epoch")
+    print(
+        "library | "
+        + " | ".join(f"seed {s}" for s in seeds)
+        + " | mean | wall s/epoch | CPU s/epoch"
+    )
     for name in ("tsx", "optax"):
         finals = [r[name]["epochs"][-1]["test_accuracy"] for r in results]
-        times = [
-            e["train_seconds"]
-            for r in results
-            for e in r[name]["epochs"]
-            if e["epoch"] > 1
-        ]
-        per_epoch = f"{statistics.median(times):.2f}" if times else "n/a"
+        later = [e for r in results for e in r[name]["epochs"] if e["epoch"] > 1]
+        wall = statistics.median(e["train_seconds"] for e in later) if later else 0
+        cpu = statistics.median(e["train_cpu_seconds"] for e in later) if later else 0
         print(
             f"{name:7s} | "
             + " | ".join(f"{100 * f:.2f}%" for f in finals)
-            + f" | {100 * statistics.mean(finals):.2f}% | {per_epoch}"
+            + f" | {100 * statistics.mean(finals):.2f}% | {wall:.2f} | {cpu:.2f}"
         )
 
     if args.out:

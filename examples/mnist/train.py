@@ -386,7 +386,7 @@ def train_and_evaluate(
             every_secs=None,
         )
         for epoch in range(first_epoch, config.num_epochs + 1):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             state, train_metrics, step_losses = train_epoch(
                 state,
                 data.train_batches(epoch),
@@ -395,6 +395,9 @@ def train_and_evaluate(
             )
             train_summary = train_metrics.compute()  # waits for the last step
             train_seconds = time.perf_counter() - t0
+            # CPU seconds of all threads: on a shared machine this moves less
+            # with the load than the wall time does.
+            train_cpu_seconds = time.process_time() - cpu0
 
             t0 = time.perf_counter()
             with report_progress.timed("eval", wait_jax_async_dispatch=False):
@@ -414,6 +417,7 @@ def train_and_evaluate(
                 "test_loss": float(eval_summary["loss"]),
                 "test_accuracy": float(eval_summary["accuracy"]),
                 "train_seconds": train_seconds,
+                "train_cpu_seconds": train_cpu_seconds,
                 "eval_seconds": eval_seconds,
                 "step_losses": step_losses,
             }
