@@ -10,13 +10,13 @@ import tsx
 from tests.losses.helpers import assert_signatures_match, public_names
 
 NAMES = ["hungarian_algorithm", "base_hungarian_algorithm"]
-SHAPES = [(1, 1), (3, 3), (5, 5), (3, 6), (6, 3), (1, 4), (4, 1), (7, 2)]
+SHAPES = [(1, 1), (5, 5), (3, 6), (6, 3)]
 
 
-def _compare(name, cost, jit=False):
+def _compare(name, cost, jit=True):
     ours = getattr(tsx.assignment, name)
     theirs = getattr(optax.assignment, name)
-    if jit:
+    if jit:  # Eagerly, every loop body would be compiled anyway.
         ours, theirs = jax.jit(ours), jax.jit(theirs)
     got, want = ours(cost), theirs(cost)
     for x, y in zip(got, want, strict=True):
@@ -47,44 +47,33 @@ def test_random_float_costs(name, shape):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (5, 3)])
+@pytest.mark.parametrize("shape", [(4, 4), (5, 3)])
 def test_integer_costs_with_ties(name, shape):
     cost = jax.random.randint(jax.random.PRNGKey(1), shape, 0, 3)
-    i, j = _compare(name, cost, jit=True)
+    i, j = _compare(name, cost)
     assert int(cost[i, j].sum()) == _brute_force_cost(cost)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_documented_examples(name):
+def test_vmap_over_batch(name):
+    costs = jax.random.uniform(jax.random.PRNGKey(4), (2, 2, 3))
+    got = jax.jit(jax.vmap(getattr(tsx.assignment, name)))(costs)
+    want = jax.jit(jax.vmap(getattr(optax.assignment, name)))(costs)
+    for x, y in zip(got, want, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_documented_example(name):
     cost = jnp.array([[8, 4, 7], [5, 2, 3], [9, 6, 7], [9, 4, 8]])
     i, j = _compare(name, cost)
     assert int(cost[i, j].sum()) == 15
-    cost = jnp.array(
-        [
-            [90, 80, 75, 70],
-            [35, 85, 55, 65],
-            [125, 95, 90, 95],
-            [45, 110, 95, 115],
-            [50, 100, 90, 100],
-        ]
-    )
-    i, j = _compare(name, cost)
-    assert int(cost[i, j].sum()) == 265
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0, 0)])
 def test_empty(name, shape):
-    _compare(name, jnp.zeros(shape))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_vmap_over_batch(name):
-    costs = jax.random.uniform(jax.random.PRNGKey(4), (3, 4, 5))
-    got = jax.vmap(getattr(tsx.assignment, name))(costs)
-    want = jax.vmap(getattr(optax.assignment, name))(costs)
-    for x, y in zip(got, want, strict=True):
-        np.testing.assert_array_equal(x, y)
+    _compare(name, jnp.zeros(shape), jit=False)
 
 
 def test_namespace_has_every_optax_name_with_same_signatures():

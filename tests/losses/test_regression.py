@@ -36,15 +36,18 @@ def test_squared_error_checks():
         tsx.losses.log_cosh(jnp.arange(3))
 
 
-@pytest.mark.parametrize("name", ["cosine_similarity", "cosine_distance"])
 @pytest.mark.parametrize(
-    "kwargs",
+    "name,kwargs",
     [
-        {},
-        {"epsilon": 0.1},
-        {"axis": 0},
-        {"axis": (0, 1)},
-        {"where": jax.random.bernoulli(KEY, 0.6, (3, 4)).at[:, 0].set(True)},
+        ("cosine_similarity", {}),
+        ("cosine_similarity", {"epsilon": 0.1}),
+        ("cosine_similarity", {"axis": 0}),
+        ("cosine_similarity", {"axis": (0, 1)}),
+        ("cosine_distance", {"axis": 0, "epsilon": 0.1}),
+        (
+            "cosine_distance",
+            {"where": jax.random.bernoulli(KEY, 0.6, (3, 4)).at[:, 0].set(True)},
+        ),
     ],
 )
 def test_cosine(name, kwargs):
