@@ -85,3 +85,13 @@ def test_import_tsx_as_optax_runs_user_code():
     new = optax_alias.apply_updates(params, updates)
     assert float(new["w"]) == pytest.approx(1.0 - 1e-3, rel=1e-5)
     assert tsx.__version__
+
+
+def test_tree_sum_matches_optax_in_both_reduction_orders():
+    import jax.numpy as jnp
+    import optax
+
+    tree = {"a": jnp.arange(3.0), "b": [jnp.ones((2, 2)), jnp.array(2.0)]}
+    for assoc in (False, True):
+        ours = tsx.tree_utils.tree_sum(tree, associative_reduction=assoc)
+        assert float(ours) == float(optax.tree_utils.tree_sum(tree, assoc)) == 9.0
