@@ -69,6 +69,8 @@ add_module_names = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
+# Attributes sections as one compact field list, not one block per attribute.
+napoleon_use_ivar = True
 
 # -- Intersphinx -----------------------------------------------------------------
 # Links to JAX, Flax, NumPy and Python need their ``objects.inv`` inventories,

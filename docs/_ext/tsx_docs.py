@@ -26,10 +26,10 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import Directive
-from docutils.statemachine import StringList
+from docutils.parsers.rst import Parser as RSTParser
+from docutils.utils import new_document
 from pygments.lexers.special import TextLexer
 from sphinx.util import logging
-from sphinx.util.nodes import nested_parse_with_titles
 
 logger = logging.getLogger(__name__)
 
@@ -220,18 +220,93 @@ class TsxAliases(Directive):
 
 
 def _parse(directive: Directive, lines: list[str]):
-    container = nodes.section()
-    container.document = directive.state.document
-    source = directive.state_machine.get_source_and_line(directive.lineno)[0]
-    content = StringList(lines, source=source)
-    nested_parse_with_titles(directive.state, content, container)
-    return container.children
+    # The generated text is reStructuredText (autodoc directives), whatever
+    # the page is written in: a MyST page's nested parser would read it as
+    # Markdown. So parse it into a sub-document with the RST parser, as
+    # MyST's own ``eval-rst`` does, and return its nodes.
+    document = directive.state.document
+    sub = new_document(document["source"], document.settings)
+    sub.reporter = document.reporter
+    RSTParser().parse("\n".join(lines) + "\n", sub)
+    for node in sub.children:
+        if isinstance(node, nodes.Element) and node["names"]:
+            document.note_explicit_target(node, node)
+    return sub.children
+
+
+# -- Docstring compatibility ----------------------------------------------------------
+
+# Napoleon only knows bare section headers ("Attributes:"); a header carrying a
+# note, "Attributes (beyond Flax's ...):", would be read as text followed by an
+# unexpected indentation. Move the note into a sentence before the header.
+_SECTION_WITH_NOTE = re.compile(
+    r"^(\s*)(Args|Arguments|Attributes|Returns|Raises|Yields|Examples?|Notes?)"
+    r"\s+\((.*)$"
+)
+
+
+def _napoleon_section_notes(app, what, name, obj, options, lines) -> None:
+    i = 0
+    while i < len(lines):
+        match = _SECTION_WITH_NOTE.match(lines[i])
+        end = i
+        while match and end < len(lines) and not lines[end].rstrip().endswith("):"):
+            end += 1
+        if match and end < len(lines):
+            indent, section = match.group(1), match.group(2)
+            words = [match.group(3)] + [line.strip() for line in lines[i + 1 : end + 1]]
+            note = " ".join(w for w in words if w).rstrip()[: -len("):")].rstrip(" ;,")
+            lines[i : end + 1] = [
+                indent + note[:1].upper() + note[1:] + ".",
+                "",
+                indent + section + ":",
+            ]
+        i += 1
+
+
+# -- Readable signatures ------------------------------------------------------------
+
+
+# Modules that do not postpone annotations hand autodoc the evaluated type
+# aliases, which print as long unions (``ScalarOrSchedule`` becomes ``float |
+# Array | Callable[[Array | ndarray | ...], ...]``). Put the alias names back.
+def _alias_replacements() -> list[tuple[str, str]]:
+    import jax
+    from sphinx.util.typing import stringify_annotation
+
+    from tsx import base
+
+    aliases = [
+        ("~tsx.ScalarOrSchedule", base.ScalarOrSchedule),
+        ("~tsx.Schedule", base.Schedule),
+        ("~jax.typing.ArrayLike", jax.typing.ArrayLike),
+    ]
+    out = []
+    for short, alias in aliases:
+        for mode in ("smart", "fully-qualified-except-typing"):
+            out.append((stringify_annotation(alias, mode), short))
+    return out
+
+
+def _short_signature(app, what, name, obj, options, signature, return_annotation):
+    if what == "class" and isinstance(vars(obj).get("create"), classmethod):
+        # A Flax struct built with ``create(...)`` (TrainState): its dataclass
+        # constructor lists every field and is not what users call.
+        return "", return_annotation
+    replacements = app.tsx_signature_aliases
+    for long, short in replacements:
+        if signature:
+            signature = signature.replace(long, short)
+        if return_annotation:
+            return_annotation = return_annotation.replace(long, short)
+    return signature, return_annotation
 
 
 # -- Setup --------------------------------------------------------------------------
 
 
 def _check_public_names(app) -> None:
+    app.tsx_signature_aliases = _alias_replacements()
     api_dir = Path(app.srcdir) / "api"
     aliases, missing = resolve_aliases(api_dir)
     app.tsx_aliases = aliases
@@ -250,4 +325,7 @@ def setup(app):
     app.add_directive("tsx-api", TsxApi)
     app.add_directive("tsx-aliases", TsxAliases)
     app.connect("builder-inited", _check_public_names)
+    app.connect("autodoc-process-signature", _short_signature)
+    # Before napoleon (priority 500) turns the sections into fields.
+    app.connect("autodoc-process-docstring", _napoleon_section_notes, priority=400)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,11 +1,12 @@
 """Reading and running the fenced code blocks of the docs' Markdown pages.
 
 A page is run like a notebook: its ``python`` blocks (and the code of its
-``{plot}`` blocks) execute in order in one namespace. A block's printed output
-is checked against the ``output`` block that directly follows it (doctest's
-``ELLIPSIS`` and whitespace normalisation apply); a block with no ``output``
-block must contain an ``assert``. ``bash`` blocks are commands for a shell and
-are checked separately (see ``test_commands``).
+``.. plot::`` directives, written in ``{eval-rst}`` blocks) execute in order
+in one namespace. A block's printed output is checked against the ``output``
+block that directly follows it (doctest's ``ELLIPSIS`` and whitespace
+normalisation apply); a block with no ``output`` block must contain an
+``assert``. ``bash`` blocks are commands for a shell and are checked
+separately (see ``test_commands``).
 
 A page that needs several devices says so in a comment,
 ``<!-- docs-test: devices=8 -->``; it is then run in a subprocess with that
@@ -22,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +65,9 @@ def blocks(page: Path) -> list[Block]:
         info = match.group("info").strip()
         body = match.group("body")
         line = text.count("\n", 0, match.start()) + 1
-        if info.startswith("{plot}"):
-            lang, body = "plot", _strip_directive_options(body)
+        if info.startswith("{eval-rst}") and body.lstrip().startswith(".. plot::"):
+            # matplotlib's plot directive (it only runs under eval-rst in MyST).
+            lang, body = "plot", _plot_code(body)
         elif info.startswith("{"):
             lang = info[1:].split("}", 1)[0]
         else:
@@ -79,11 +82,11 @@ def devices(page: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _strip_directive_options(body: str) -> str:
-    lines = body.splitlines(keepends=True)
-    while lines and re.match(r"^:[\w-]+:", lines[0]):
-        lines.pop(0)
-    return "".join(lines)
+def _plot_code(body: str) -> str:
+    """The code of a ``.. plot::`` directive: its indented body, options dropped."""
+    lines = body.splitlines()[1:]  # after ".. plot::"
+    lines = [line for line in lines if not re.match(r"^\s+:[\w-]+:", line)]
+    return textwrap.dedent("\n".join(lines)).strip("\n") + "\n"
 
 
 def asserts_something(code: str) -> bool:
@@ -94,7 +97,9 @@ def asserts_something(code: str) -> bool:
         if isinstance(node, ast.Call):
             func = node.func
             name = (
-                func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                func.attr
+                if isinstance(func, ast.Attribute)
+                else getattr(func, "id", "")
             )
             if name.startswith("assert"):
                 return True

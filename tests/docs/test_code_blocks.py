@@ -34,7 +34,9 @@ def test_the_checker_tells_asserting_blocks_apart():
     assert not asserts_something("x = 1\nprint(x)")
 
 
-@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize(
+    "page", PAGES_WITH_CODE, ids=lambda p: str(p.relative_to(DOCS))
+)
 def test_page_code_blocks(page):
     count = devices(page)
     if count is None:
