@@ -157,7 +157,7 @@ def create_optimizer(
 
     ``lib`` is the library the optimizer and schedule are built from: tsx, or
     any module with the same API, e.g. Optax (tsx is a drop-in for it), which
-    is how ``benchmarks/mnist_vs_optax.py`` trains the same recipe with Optax.
+    is how the MNIST benchmark in ``benchmarks/`` trains the same recipe with Optax.
     """
     kwargs = dict(config.get("optimizer_kwargs") or {})
     weight_decay = config.get("weight_decay", 0.0)
