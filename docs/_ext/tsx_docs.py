@@ -202,7 +202,7 @@ class TsxAliases(Directive):
         for alias, target in sorted(aliases.items()):
             grouped.setdefault(alias.rpartition(".")[0], []).append((alias, target))
         lines: list[str] = []
-        for namespace, rows in grouped.items():
+        for namespace, rows in sorted(grouped.items()):
             lines += [
                 f".. rubric:: ``{namespace}``",
                 "",
