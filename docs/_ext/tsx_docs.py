@@ -264,6 +264,17 @@ def _napoleon_section_notes(app, what, name, obj, options, lines) -> None:
         i += 1
 
 
+def _drop_type_docstrings(app, what, name, obj, options, lines) -> None:
+    # A documented value (``DEFAULT_NO_DECAY``, a type alias such as
+    # ``Rule``) with no docstring of its own would show its *type's*
+    # docstring ("Built-in immutable sequence..."); show only its value.
+    if what not in ("data", "attribute") or not lines:
+        return
+    type_doc = getattr(type(obj), "__doc__", None)
+    if type_doc and "\n".join(lines).strip() == inspect.cleandoc(type_doc).strip():
+        lines[:] = []
+
+
 # -- Readable signatures ------------------------------------------------------------
 
 
@@ -328,4 +339,5 @@ def setup(app):
     app.connect("autodoc-process-signature", _short_signature)
     # Before napoleon (priority 500) turns the sections into fields.
     app.connect("autodoc-process-docstring", _napoleon_section_notes, priority=400)
+    app.connect("autodoc-process-docstring", _drop_type_docstrings, priority=400)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
