@@ -53,8 +53,11 @@ class Block:
 
 
 def pages() -> list[Path]:
+    """The site's Markdown pages (``docs/README.md`` is about the docs, not in them)."""
     return sorted(
-        p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DOCS).parts
+        p
+        for p in DOCS.rglob("*.md")
+        if "_build" not in p.relative_to(DOCS).parts and p != DOCS / "README.md"
     )
 
 
