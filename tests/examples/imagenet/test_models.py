@@ -64,9 +64,11 @@ def test_width_option_scales_every_stage():
     assert params["Dense_0"]["kernel"].shape == (64, 10)
 
 
-@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
-def test_half_precision_computes_in_dtype_with_float32_params(dtype):
-    model = models.ResNet50(num_classes=1000, dtype=dtype)
+@pytest.mark.parametrize(
+    "name, dtype", [("ResNet18", jnp.bfloat16), ("ResNet50", jnp.float16)]
+)
+def test_half_precision_computes_in_dtype_with_float32_params(name, dtype):
+    model = models.MODELS[name](num_classes=1000, dtype=dtype)
     variables = _variables(model)
     x = jnp.ones((2, 32, 32, 3))
 
@@ -83,7 +85,8 @@ def test_half_precision_computes_in_dtype_with_float32_params(dtype):
     assert logits.dtype == jnp.float32  # the loss is computed in float32
     inner = state["intermediates"]
     assert inner["Conv_0"]["__call__"][0].dtype == dtype
-    assert inner["BottleneckBlock_15"]["__call__"][0].dtype == dtype
+    last_block = "BasicBlock_7" if name == "ResNet18" else "BottleneckBlock_15"
+    assert inner[last_block]["__call__"][0].dtype == dtype
     for tree in (variables["params"], state["batch_stats"]):
         assert {x.dtype for x in jax.tree.leaves(tree)} == {jnp.dtype(jnp.float32)}
 
