@@ -19,6 +19,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.log_every_steps = 50
     config.eval_every_steps = 10**9  # never (there is no evaluation data)
     config.checkpoint_every_steps = 10**9  # only at the end
-    config.ema_decay = 0.0
     config.num_profile_steps = 0
     return config
