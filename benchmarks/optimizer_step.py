@@ -1,18 +1,32 @@
 """Time one optimizer step of tsx against Optax (and PyTorch), in one process.
 
-    python benchmarks/optimizer_step.py            # full run
-    python benchmarks/optimizer_step.py --quick    # a few minutes
+    python benchmarks/optimizer_step.py                # every workload and optimizer
+    python benchmarks/optimizer_step.py --quick        # under 5 minutes
     python benchmarks/optimizer_step.py --workloads resnet50 --optimizers adam,adamw
+    python benchmarks/optimizer_step.py --quick --markdown   # + a table for the README
 
-Each case jits ``update`` + ``apply_updates`` with the parameters and state
-donated (what a real train step does), compiles it, then times tsx and Optax
-interleaved (A B A B ...) after a warm-up, so drift of the machine cancels;
-the figure is the median. For each case it reports the step time and the
-tsx/Optax ratio, compile time, optimizer-state bytes, peak memory from
-``compiled.memory_analysis()``, and the fraction of the memory-bandwidth limit:
-the bytes the math must move (read params, grads and state, write params and
-state; one extra read of the grads for a global-norm clip) over the step time,
-over the bandwidth of a STREAM-like triad measured in the same run.
+A case is one library's step on one workload: ``update`` + ``apply_updates``
+in one ``jax.jit`` with the parameters and the optimizer state donated (what a
+real train step does; see benchmarks/README.md), compiled ahead of time. For
+each (workload, optimizer) the cases -- tsx, Optax, PyTorch's foreach and fused
+``torch.optim`` steps where torch is installed, and a memory-bandwidth triad --
+run interleaved (A B C, B C A, ...) after a warm-up, so that drift in the load
+of the machine hits them alike; each figure is a median.
+
+Reported per case: step time and its ratio to Optax's, compile time (trace,
+lower and compile; wall and CPU seconds), optimizer-state bytes, peak memory
+and temporary bytes from ``compiled.memory_analysis()``, and the fraction of
+the memory-bandwidth limit: the bytes the math must move over the step time,
+over the bandwidth of the triad measured in the same rotation. The bytes the
+math must move, with P the parameter bytes and S Optax's state bytes, are
+``3 P + 2 S`` (read params, grads and state; write params and state) plus
+``P`` when a global-norm clip must read the gradients once more first. It is
+a lower bound that counts no re-reads; for Muon and Adafactor the step also
+computes (matrix products, factored statistics), so their fraction is only
+indicative. The triad ``b <- b + s c`` on donated float32 arrays of 128 MiB
+moves 3 x 128 MiB in place, as the optimizer steps update their donated
+buffers in place, so both pay the same (no fresh pages, no write-allocate
+of untouched memory).
 """
 
 from __future__ import annotations
@@ -51,157 +65,239 @@ OPTIMIZERS = {
         lib.clip_by_global_norm(1.0), lib.adamw(1e-3, weight_decay=1e-2)
     ),
     "muon": lambda lib: lib.contrib.muon(1e-3),
+    # Opt-in for trees of many small leaves: the state is one flat vector per
+    # moment (``flatten``'s layout, in both libraries), not Optax's adam layout.
+    "flatten_adam": lambda lib: lib.flatten(lib.adam(1e-3)),
 }
+# Run by default only where they are meant to be used.
+OPTIMIZER_WORKLOADS = {"flatten_adam": ("small_leaves_2000",)}
+CLIPPED = {"clip_adamw"}
 # PyTorch's counterparts: (constructor name, kwargs); each runs foreach and fused.
 TORCH_OPTIMIZERS = {
+    "sgd": ("SGD", dict(lr=1e-2)),
     "sgd_momentum": ("SGD", dict(lr=1e-2, momentum=0.9)),
     "sgd_nesterov": ("SGD", dict(lr=1e-2, momentum=0.9, nesterov=True)),
     "adam": ("Adam", dict(lr=1e-3)),
     "adamw": ("AdamW", dict(lr=1e-3, weight_decay=1e-2)),
 }
+QUICK_PLAN = {
+    "resnet50": ["sgd_momentum", "adam", "adamw", "lion", "clip_adamw"],
+    "small_leaves_2000": ["adam"],
+}
+TRIAD_N = 1 << 25  # float32 elements per triad array: 128 MiB, 4x the L3 here
 
 
 def tree_bytes(tree) -> int:
     return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
-def triad_bandwidth(n: int = 1 << 25, reps: int = 15) -> float:
-    """Bytes/s of ``b = b + s * c`` on float32 arrays (2 reads, 1 write per element).
-
-    ``b`` is donated so the result reuses its buffer, as the optimizer steps
-    reuse their donated params and state (no fresh pages to fault in).
-    """
-    b = jnp.ones(n, jnp.float32)
-    c = jnp.full(n, 2.0, jnp.float32)
-    triad = jax.jit(lambda b, c: b + 3.0 * c, donate_argnums=0)
-    b = triad(b, c).block_until_ready()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        b = triad(b, c).block_until_ready()
-        times.append(time.perf_counter() - t0)
-    return 3 * n * 4 / statistics.median(times)
-
-
 def min_bytes(params_bytes: int, state_bytes: int, clip: bool) -> int:
-    # read params + grads + state, write params + state (+ grads again for the norm).
+    """Bytes one step must move at least: see the module docstring."""
     return 3 * params_bytes + 2 * state_bytes + (params_bytes if clip else 0)
 
 
-class JaxCase:
-    """One library's jitted, donated step on one workload."""
+class Timed:
+    """A case of the rotation: ``run()`` one step, appending its wall time."""
 
-    def __init__(self, lib, make, shapes):
-        self.tx = make(lib)
-        self.lib = lib
-        tx = self.tx
+    impl = ""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def run(self, record: bool = True) -> None:
+        t0 = time.perf_counter()
+        self.step()
+        if record:
+            self.times.append(time.perf_counter() - t0)
+
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+class TriadCase(Timed):
+    """``b <- b + 3 c`` on donated float32 arrays; ``bandwidth()`` in bytes/s."""
+
+    impl = "triad"
+
+    def __init__(self, n: int = TRIAD_N) -> None:
+        super().__init__()
+        self.n = n
+        self.b = jnp.ones(n, jnp.float32)
+        self.c = jnp.full(n, 2.0, jnp.float32)
+        self.fn = jax.jit(lambda b, c: b + 3.0 * c, donate_argnums=0)
+        self.b = self.fn(self.b, self.c).block_until_ready()
+
+    def step(self) -> None:
+        self.b = self.fn(self.b, self.c).block_until_ready()
+
+    def bandwidth(self) -> float:
+        return 3 * self.n * 4 / self.median()
+
+
+class JaxCase(Timed):
+    """One library's jitted step on one workload.
+
+    ``donate=False`` keeps the inputs alive (every output is a fresh buffer);
+    ``split=True`` jits ``update`` and ``apply_updates`` separately, so the
+    updates are written out and read back: the two ways of writing a train
+    step that benchmarks/README.md advises against, timed for the record.
+    """
+
+    def __init__(self, lib, make, shapes, impl, *, donate=True, split=False):
+        super().__init__()
+        self.impl = impl
+        tx = make(lib)
+        self.params = materialize(shapes, seed=0)
+        self.grads = materialize(shapes, seed=1)
+        self.state = jax.jit(tx.init)(self.params)
+        self.state_bytes = tree_bytes(self.state)
+        donated = (0, 1) if donate else ()
 
         def step(params, state, grads):
             updates, state = tx.update(grads, state, params)
             return lib.apply_updates(params, updates), state
 
-        self.params = materialize(shapes, seed=0)
-        self.grads = materialize(shapes, seed=1)
-        self.state = jax.jit(tx.init)(self.params)
-        self.state_bytes = tree_bytes(self.state)
-        t0 = time.perf_counter()
-        lowered = jax.jit(step, donate_argnums=(0, 1)).lower(
-            self.params, self.state, self.grads
-        )
-        self.compiled = lowered.compile()
+        c0, t0 = time.process_time(), time.perf_counter()
+        if split:
+            update = jax.jit(lambda p, s, g: tx.update(g, s, p), donate_argnums=(1,))
+            update = update.lower(self.params, self.state, self.grads).compile()
+            upd_shape = jax.eval_shape(
+                lambda p, s, g: tx.update(g, s, p)[0],
+                self.params,
+                self.state,
+                self.grads,
+            )
+            apply = jax.jit(lib.apply_updates, donate_argnums=(0, 1))
+            apply = apply.lower(self.params, upd_shape).compile()
+
+            def compiled(params, state, grads):
+                updates, state = update(params, state, grads)
+                return apply(params, updates), state
+
+            self.compiled = compiled
+            self.mem = update.memory_analysis()
+        else:
+            lowered = jax.jit(step, donate_argnums=donated).lower(
+                self.params, self.state, self.grads
+            )
+            exe = lowered.compile()
+            self.compiled = exe
+            self.mem = exe.memory_analysis()
+            self.hlo_fusions = exe.as_text().count(" fusion(")
         self.compile_s = time.perf_counter() - t0
-        mem = self.compiled.memory_analysis()
-        self.temp_bytes = int(getattr(mem, "temp_size_in_bytes", 0) or 0)
-        self.peak_bytes = int(
-            (getattr(mem, "argument_size_in_bytes", 0) or 0)
-            + (getattr(mem, "output_size_in_bytes", 0) or 0)
-            - (getattr(mem, "alias_size_in_bytes", 0) or 0)
+        self.compile_cpu_s = time.process_time() - c0
+        self.temp_bytes = int(self.mem.temp_size_in_bytes)
+        peak = int(getattr(self.mem, "peak_memory_in_bytes", 0) or 0)
+        self.peak_bytes = peak or int(
+            self.mem.argument_size_in_bytes
+            + self.mem.output_size_in_bytes
+            - self.mem.alias_size_in_bytes
             + self.temp_bytes
         )
-        self.times: list[float] = []
 
-    def run(self, record: bool = True) -> None:
-        t0 = time.perf_counter()
+    def step(self) -> None:
         self.params, self.state = self.compiled(self.params, self.state, self.grads)
         jax.block_until_ready((self.params, self.state))
-        if record:
-            self.times.append(time.perf_counter() - t0)
 
 
-class TorchCase:
+class TorchCase(Timed):
+    """``torch.optim`` on the same shapes, gradients already in ``.grad``."""
+
     def __init__(self, torch, ctor, kwargs, impl, shapes):
+        super().__init__()
+        self.impl = f"torch_{impl}"
         self.torch = torch
-        leaves = jax.tree.leaves(shapes)
         gen = torch.Generator().manual_seed(0)
         self.params = [
             torch.nn.Parameter(0.02 * torch.randn(*x.shape, generator=gen))
-            for x in leaves
+            for x in jax.tree.leaves(shapes)
         ]
         for p in self.params:
             p.grad = 0.02 * torch.randn(*p.shape, generator=gen)
         flag = {"foreach": dict(foreach=True), "fused": dict(fused=True)}[impl]
         self.opt = getattr(torch.optim, ctor)(self.params, **kwargs, **flag)
-        self.run(record=False)
+        self.run(record=False)  # creates the state
         self.state_bytes = sum(
             v.numel() * v.element_size()
             for s in self.opt.state.values()
             for v in s.values()
             if torch.is_tensor(v) and v.dim() > 0
         )
-        self.times: list[float] = []
+        self.compile_s = self.compile_cpu_s = None
+        self.peak_bytes = self.temp_bytes = None
 
-    def run(self, record: bool = True) -> None:
-        t0 = time.perf_counter()
+    def step(self) -> None:
         with self.torch.no_grad():
             self.opt.step()
-        if record:
-            self.times.append(time.perf_counter() - t0)
 
 
-def bench_workload(name, shapes, optimizers, reps, warmup, bandwidth, torch):
-    rows = []
-    n_params = param_count(shapes)
+def make_cases(workload, shapes, opt_name, torch, variants):
+    make = OPTIMIZERS[opt_name]
+    cases = [
+        JaxCase(tsx, make, shapes, "tsx"),
+        JaxCase(optax, make, shapes, "optax"),
+    ]
+    if variants:
+        cases += [
+            JaxCase(tsx, make, shapes, "tsx_not_donated", donate=False),
+            JaxCase(tsx, make, shapes, "tsx_split_jits", split=True),
+        ]
+    if torch is not None and opt_name in TORCH_OPTIMIZERS:
+        ctor, kwargs = TORCH_OPTIMIZERS[opt_name]
+        for impl in ("foreach", "fused"):
+            try:
+                cases.append(TorchCase(torch, ctor, kwargs, impl, shapes))
+            except (RuntimeError, TypeError) as err:
+                print(f"  torch {impl} {ctor}: unavailable ({err})", flush=True)
+    return cases
+
+
+def bench(workload, shapes, opt_name, reps, warmup, torch, variants=False):
+    cases = make_cases(workload, shapes, opt_name, torch, variants)
+    triad = TriadCase()
+    rotation = [*cases, triad]
+    for case in rotation:
+        for _ in range(warmup):
+            case.run(record=False)
+    for r in range(reps):
+        # Interleaved (A B C, B C A, C A B, ...): each case follows each other
+        # case equally often, so no case always runs on the caches (or after
+        # the OpenMP threads) that one particular predecessor left behind.
+        k = r % len(rotation)
+        for case in rotation[k:] + rotation[:k]:
+            case.run()
+    by_impl = {c.impl: c for c in cases}
+    optax_case = by_impl["optax"]
     p_bytes = tree_bytes(shapes)
-    for opt_name in optimizers:
-        make = OPTIMIZERS[opt_name]
-        cases = {
-            "tsx": JaxCase(tsx, make, shapes),
-            "optax": JaxCase(optax, make, shapes),
-        }
-        if torch is not None and opt_name in TORCH_OPTIMIZERS:
-            ctor, kwargs = TORCH_OPTIMIZERS[opt_name]
-            for impl in ("foreach", "fused"):
-                try:
-                    cases[f"torch_{impl}"] = TorchCase(
-                        torch, ctor, kwargs, impl, shapes
-                    )
-                except (RuntimeError, TypeError) as err:
-                    print(f"  torch {impl} {ctor}: unavailable ({err})", flush=True)
-        for case in cases.values():
-            for _ in range(warmup):
-                case.run(record=False)
-        for _ in range(reps):
-            for case in cases.values():  # interleaved: A B A B ...
-                case.run()
-        need = min_bytes(p_bytes, cases["tsx"].state_bytes, opt_name == "clip_adamw")
-        for impl, case in cases.items():
-            med = statistics.median(case.times)
-            rows.append(
-                dict(
-                    workload=name,
-                    params=n_params,
-                    optimizer=opt_name,
-                    impl=impl,
-                    step_ms=med * 1e3,
-                    ratio_vs_optax=med / statistics.median(cases["optax"].times),
-                    compile_s=getattr(case, "compile_s", None),
-                    state_bytes=case.state_bytes,
-                    peak_bytes=getattr(case, "peak_bytes", None),
-                    temp_bytes=getattr(case, "temp_bytes", None),
-                    bandwidth_fraction=need / med / bandwidth,
-                )
+    need = min_bytes(p_bytes, optax_case.state_bytes, opt_name in CLIPPED)
+    bandwidth = triad.bandwidth()
+    rows = []
+    for case in cases:
+        med = case.median()
+        rows.append(
+            dict(
+                workload=workload,
+                params=param_count(shapes),
+                leaves=len(jax.tree.leaves(shapes)),
+                optimizer=opt_name,
+                impl=case.impl,
+                step_ms=med * 1e3,
+                step_ms_min=min(case.times) * 1e3,
+                ratio_vs_optax=med / optax_case.median(),
+                compile_s=case.compile_s,
+                compile_cpu_s=case.compile_cpu_s,
+                state_bytes=case.state_bytes,
+                peak_bytes=case.peak_bytes,
+                temp_bytes=case.temp_bytes,
+                min_bytes=need,
+                triad_gb_s=bandwidth / 1e9,
+                bandwidth_fraction=need / med / bandwidth,
+                reps=len(case.times),
             )
-        print_rows(rows[-len(cases) :])
+        )
     return rows
 
 
@@ -209,85 +305,151 @@ def fmt_bytes(n) -> str:
     return "-" if n is None else f"{n / 2**20:,.1f}M"
 
 
+def fmt_s(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
 def print_rows(rows) -> None:
     for r in rows:
-        compile_s = "-" if r["compile_s"] is None else f"{r['compile_s']:.2f}"
         print(
-            f"{r['workload']:<18} {r['optimizer']:<13} {r['impl']:<14} "
+            f"{r['workload']:<18} {r['optimizer']:<13} {r['impl']:<16} "
             f"{r['step_ms']:>9.2f} ms  x{r['ratio_vs_optax']:<5.2f} "
-            f"compile {compile_s:>6} s  state {fmt_bytes(r['state_bytes']):>9}  "
-            f"peak {fmt_bytes(r['peak_bytes']):>9}  BW {r['bandwidth_fraction']:.2f}",
+            f"compile {fmt_s(r['compile_s']):>6} s  "
+            f"state {fmt_bytes(r['state_bytes']):>9}  "
+            f"peak {fmt_bytes(r['peak_bytes']):>9}  "
+            f"temp {fmt_bytes(r['temp_bytes']):>8}  "
+            f"BW {r['bandwidth_fraction']:.2f} (triad {r['triad_gb_s']:.1f} GB/s)",
             flush=True,
         )
 
 
+def markdown(rows) -> str:
+    head = (
+        "| workload | optimizer | impl | step ms (median) | / Optax | "
+        "compile s (CPU s) | state MiB | peak MiB | temp MiB | BW fraction |\n"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [head]
+    for r in rows:
+        comp = (
+            "-"
+            if r["compile_s"] is None
+            else f"{r['compile_s']:.2f} ({r['compile_cpu_s']:.2f})"
+        )
+        mib = lambda n: "-" if n is None else f"{n / 2**20:,.1f}"  # noqa: E731
+        lines.append(
+            f"| {r['workload']} | {r['optimizer']} | {r['impl']} | "
+            f"{r['step_ms']:.1f} | {r['ratio_vs_optax']:.2f} | {comp} | "
+            f"{mib(r['state_bytes'])} | {mib(r['peak_bytes'])} | "
+            f"{mib(r['temp_bytes'])} | {r['bandwidth_fraction']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def plan(args) -> list[tuple[str, str]]:
+    """The (workload, optimizer) pairs to run, in order."""
+    default = (
+        [(w, o) for w, opts in QUICK_PLAN.items() for o in opts]
+        if args.quick
+        else [
+            (w, o)
+            for w in WORKLOADS
+            for o in OPTIMIZERS
+            if w in OPTIMIZER_WORKLOADS.get(o, (w,))
+        ]
+    )
+    workloads = args.workloads.split(",") if args.workloads else None
+    optimizers = args.optimizers.split(",") if args.optimizers else None
+    for names, known, what in (
+        (workloads, WORKLOADS, "workloads"),
+        (optimizers, OPTIMIZERS, "optimizers"),
+    ):
+        unknown = sorted(set(names or ()) - set(known))
+        if unknown:
+            raise SystemExit(f"unknown {what} {unknown}; known: {list(known)}")
+    if optimizers:
+        return [
+            (w, o)
+            for w in workloads or dict.fromkeys(w for w, _ in default)
+            for o in optimizers
+        ]
+    return [(w, o) for w, o in default if not workloads or w in workloads]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer cases and repeats")
+    parser.add_argument("--quick", action="store_true", help="a few cases, < 5 min")
     parser.add_argument("--workloads", default=None, help="comma-separated names")
     parser.add_argument("--optimizers", default=None, help="comma-separated names")
-    parser.add_argument("--reps", type=int, default=None)
-    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--reps", type=int, default=None, help="timed rounds")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch rows")
+    parser.add_argument(
+        "--step-variants",
+        action="store_true",
+        help="also time tsx's adam not donated and with update/apply in two jits",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print a table")
     parser.add_argument("--out", default=None, help="JSON output path")
     args = parser.parse_args(argv)
-
-    if args.quick:
-        workloads = ["resnet50", "small_leaves_2000"]
-        optimizers = ["sgd_momentum", "adam", "adamw", "clip_adamw", "lion"]
-        reps, warmup = args.reps or 7, 2
-    else:
-        workloads = list(WORKLOADS)
-        optimizers = list(OPTIMIZERS)
-        reps, warmup = args.reps or 21, 3
-    if args.workloads:
-        workloads = args.workloads.split(",")
-    if args.optimizers:
-        optimizers = args.optimizers.split(",")
+    reps, warmup = (args.reps or 7, 2) if args.quick else (args.reps or 15, 3)
+    pairs = plan(args)
 
     torch = None
     if not args.no_torch:
         try:
             import torch  # noqa: PLC0415
         except ImportError:
-            print("torch not installed: skipping PyTorch rows", flush=True)
+            print("torch not installed: no PyTorch rows", flush=True)
 
-    bandwidth = triad_bandwidth()
+    t_start = time.perf_counter()
+    load_start = os.getloadavg()
     print(
-        f"{datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, "
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M} {platform.machine()} "
+        f"{os.cpu_count()} CPUs, load average {load_start[0]:.1f}; "
         f"jax {jax.__version__} on {jax.devices()[0].platform}, "
-        f"optax {optax.__version__}, "
-        f"torch {getattr(torch, '__version__', '-')}; triad bandwidth "
-        f"{bandwidth / 1e9:.1f} GB/s",
+        f"optax {optax.__version__}, torch {getattr(torch, '__version__', '-')}",
         flush=True,
     )
     rows = []
-    for w in workloads:
-        shapes = WORKLOADS[w]()
-        # The 2,000-leaf tree only runs what its compile time allows in quick mode.
-        opts = optimizers
-        if args.quick and w == "small_leaves_2000":
-            opts = [o for o in optimizers if o in ("adam", "sgd_momentum")]
-        rows += bench_workload(w, shapes, opts, reps, warmup, bandwidth, torch)
-    out = (
-        Path(args.out)
-        if args.out
-        else (
-            Path(__file__).parent
-            / "results"
-            / f"optimizer_step-{datetime.date.today()}.json"
-        )
+    shapes_cache: dict = {}
+    for workload, opt_name in pairs:
+        if workload not in shapes_cache:
+            shapes_cache.clear()  # one workload's arrays alive at a time
+            shapes_cache[workload] = WORKLOADS[workload]()
+        shapes = shapes_cache[workload]
+        variants = args.step_variants and opt_name == "adam"
+        new = bench(workload, shapes, opt_name, reps, warmup, torch, variants)
+        print_rows(new)
+        rows += new
+    load_end = os.getloadavg()
+    elapsed = time.perf_counter() - t_start
+    print(f"{elapsed:.0f} s; load average at the end {load_end[0]:.1f}")
+    if args.markdown:
+        print(markdown(rows))
+
+    suffix = "-quick" if args.quick else ""
+    default_out = (
+        Path(__file__).parent
+        / "results"
+        / f"optimizer_step-{datetime.date.today()}{suffix}.json"
     )
+    out = Path(args.out) if args.out else default_out
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(
-        date=str(datetime.date.today()),
+        date=datetime.datetime.now().isoformat(timespec="minutes"),
         machine=platform.machine(),
+        processor=platform.processor(),
         cpus=os.cpu_count(),
         device=str(jax.devices()[0]),
         jax=jax.__version__,
         optax=optax.__version__,
         torch=getattr(torch, "__version__", None),
-        triad_bytes_per_s=bandwidth,
+        load_average_start=load_start,
+        load_average_end=load_end,
         reps=reps,
+        warmup=warmup,
+        seconds=elapsed,
+        argv=sys.argv[1:] if argv is None else list(argv),
     )
     out.write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
     print(f"wrote {out}")
