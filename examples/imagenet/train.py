@@ -54,6 +54,7 @@ from examples.imagenet import input_pipeline, models
 
 __all__ = [
     "DTYPES",
+    "CheckpointMismatchError",
     "EvalMetrics",
     "LossScaledTrainMetrics",
     "TrainMetrics",
@@ -508,6 +509,10 @@ def _flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
     return flat
 
 
+class CheckpointMismatchError(ValueError):
+    """The workdir's checkpoint cannot be restored into this config's state."""
+
+
 def _with_shardings(abstract: Any, shardings: Any) -> Any:
     return jax.tree.map(
         lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
@@ -587,15 +592,29 @@ def train_and_evaluate(
     try:
         start_step = checkpoints.latest_step() or 0
         if start_step:
-            state = checkpoints.restore(
-                start_step,
-                args=ocp.args.StandardRestore(
-                    _with_shardings(abstract_state, shardings)
-                ),
-            )
+            target = _with_shardings(abstract_state, shardings)
+            try:
+                state = checkpoints.restore(
+                    start_step, args=ocp.args.StandardRestore(target)
+                )
+            except ValueError as e:
+                raise CheckpointMismatchError(
+                    f"the checkpoint of step {start_step} in {checkpoints.directory}"
+                    " does not fit the train state of this config (was it written"
+                    " with another model, optimizer, dtype or ema_decay?). Use a new"
+                    f" --workdir or the config it was trained with. Orbax says: {e}"
+                ) from e
             logging.info(
                 "Resumed from %s at step %d.", checkpoints.directory, start_step
             )
+            if start_step >= num_steps:
+                logging.info(
+                    "Already trained for %d steps (of %d): nothing to do. Use a new"
+                    " --workdir to train again, or raise config.num_train_steps /"
+                    " config.num_epochs to continue.",
+                    start_step,
+                    num_steps,
+                )
         else:
             state = jax.jit(init, out_shardings=shardings)()
             parameter_overview.log_parameter_overview(

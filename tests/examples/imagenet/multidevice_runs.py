@@ -137,6 +137,16 @@ def eight_devices(out):
             config(), str(out / "resumed")
         )
         result["resumed_history"] = resumed_history
+        # Once more: nothing is left to train; the final state is restored.
+        again, again_history = train.train_and_evaluate(config(), str(out / "resumed"))
+        result["again_history"] = again_history
+        result["again_step"] = int(again.step)
+        # A config whose state has another structure (no EMA) is refused.
+        try:
+            train.train_and_evaluate(config(ema_decay=0.0), str(out / "resumed"))
+            result["mismatch_error"] = None
+        except train.CheckpointMismatchError as e:
+            result["mismatch_error"] = str(e)
 
     full_arrays, resumed_arrays = _state_arrays(full), _state_arrays(resumed)
     result["resumed_equals_full"] = {

@@ -286,6 +286,11 @@ def test_eight_devices_train_evaluate_and_resume_after_sigterm(tmp_path):
         "step": True,
     }, r["resumed_max_param_diff"]
 
+    # Rerunning a finished run trains nothing; another config's state is
+    # refused with a message that says what to do.
+    assert r["again_history"] == [] and r["again_step"] == 6
+    assert "new --workdir" in r["mismatch_error"]
+
     # On one fixed batch (the CPU smoke config, run from the command line),
     # the loss falls from about log(1000) step after step.
     losses = [
