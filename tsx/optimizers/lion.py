@@ -37,6 +37,8 @@ from tsx.validation import check_in_range
 __all__ = ["ScaleByLionState", "lion", "scale_by_lion"]
 
 _MODES = ("hard", "smooth", "refined")
+# Leaves with fewer elements take the plain path (see _hard_direction_and_moment).
+_IN_PLACE_MIN_SIZE = 1 << 14
 
 
 class ScaleByLionState(NamedTuple):
@@ -66,7 +68,9 @@ def _hard_direction_and_moment(g, m, b1, b2):
     c = (1.0 - b1) * g + b1 * m
     plain = (
         not jnp.issubdtype(c.dtype, jnp.floating)
-        or c.size == 0
+        # For small leaves the copy is cheap and the extra kernels would
+        # only lengthen compilation.
+        or c.size < _IN_PLACE_MIN_SIZE
         # GPU and TPU backends fuse both results into one kernel without a
         # copy; there the narrow sign would only add traffic.
         or jax.default_backend() != "cpu"
