@@ -15,7 +15,6 @@ import re
 import types
 
 import optax
-import pytest
 
 import tsx
 from tests.docs.markdown_blocks import DOCS
@@ -105,11 +104,3 @@ def test_missing_parameters_and_changed_defaults_are_listed():
             if changed and not _mentioned(name):
                 unlisted.append(f"{ns or 'tsx'}.{name}: {param} default")
     assert not unlisted, f"add to docs/migrating.md: {unlisted}"
-
-
-@pytest.mark.parametrize("name", ["scale_by_learning_rate"])
-def test_documented_open_gaps_are_still_open(name):
-    # docs/migrating.md lists this as an open gap; when it closes, remove the row.
-    assert "Open gap" in PAGE and _mentioned(name)
-    p = inspect.signature(getattr(tsx, name)).parameters["learning_rate"]
-    assert p.default is p.empty, f"{name} now has Optax's default: update the page"
