@@ -38,7 +38,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -55,6 +54,7 @@ from jax.sharding import NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import tsx  # noqa: E402
+from benchmarks import machine  # noqa: E402
 from examples.imagenet import train  # noqa: E402
 from examples.imagenet.configs import fake_data_benchmark  # noqa: E402
 
@@ -141,34 +141,11 @@ class Variant:
         return time.perf_counter() - t0, time.process_time() - c0
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    devices = jax.devices()
-    return (
-        f"{cpu}, {os.cpu_count()} cores; {len(devices)} x {devices[0].device_kind}"
-        f" ({devices[0].platform}); jax {jax.__version__}, optax {optax.__version__}"
-    )
-
-
-def _load() -> str:
-    try:
-        return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    except OSError:
-        return "load average unknown"
-
-
 def main() -> None:
     args = _parse_args()
     config = _config(args)
-    print(f"machine: {_machine()}")
-    print(f"start: {_load()}")
+    print(f"machine: {machine.describe()}")
+    print(f"start: {machine.load()}")
     print(
         f"{config.model} (num_filters={config.num_filters}) at"
         f" {config.image_size}x{config.image_size}, global batch"
@@ -230,7 +207,7 @@ def main() -> None:
             strict=True,
         )
     )
-    print(f"\nend: {_load()}")
+    print(f"\nend: {machine.load()}")
     print(
         f"median images/s: tsx {medians['tsx']:.2f}, optax {medians['optax']:.2f};"
         f" tsx/optax = {ratio:.3f}"
@@ -250,7 +227,7 @@ def main() -> None:
         out.write_text(
             json.dumps(
                 {
-                    "machine": _machine(),
+                    "machine": machine.describe(),
                     "args": vars(args),
                     "config": config.to_dict(),
                     "images_per_sec": {v.name: v.rates for v in variants},

@@ -27,7 +27,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -45,6 +44,7 @@ import tensorflow as tf  # noqa: E402
 from absl import logging  # noqa: E402
 
 import tsx  # noqa: E402
+from benchmarks import machine  # noqa: E402
 from examples.mnist import train  # noqa: E402
 from examples.mnist.configs import default  # noqa: E402
 
@@ -104,37 +104,14 @@ def _run(config, lib):
     return state, history, wall
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {jax.devices()[0].platform}; jax"
-        f" {jax.__version__}, optax {optax.__version__}"
-    )
-
-
-def _load() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-        return f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
-    except OSError:
-        return "load average unknown"
-
-
 def main() -> None:
     args = _parse_args()
     if not args.verbose:
         logging.set_verbosity(logging.WARNING)
     tf.config.experimental.set_visible_devices([], "GPU")
     seeds = [int(s) for s in args.seeds.split(",")]
-    print(f"machine: {_machine()}")
-    print(f"start: {_load()}")
+    print(f"machine: {machine.describe()}")
+    print(f"start: {machine.load()}")
 
     results = []
     for seed in seeds:
@@ -195,7 +172,7 @@ def main() -> None:
             }
         )
 
-    print(f"\nend: {_load()}")
+    print(f"\nend: {machine.load()}")
     print("\nsummary (final test accuracy; s/epoch = median of epochs >= 2)")
     print(
         "library | "
@@ -218,7 +195,7 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(
             json.dumps(
-                {"machine": _machine(), "args": vars(args), "results": results},
+                {"machine": machine.describe(), "args": vars(args), "results": results},
                 indent=1,
             )
         )

@@ -6,11 +6,9 @@ lexicographically and takes its pre-0.7 path, so the values are checked
 against the unsharded computation instead.)
 """
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
+
+from tests.devices import run_with_cpu_devices
 
 SCRIPT = textwrap.dedent(
     """
@@ -44,18 +42,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_explicit_sharding_keeps_the_batch_sharded():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_with_cpu_devices(SCRIPT, count=4)
     host = [[2.0 * r, 2.0 * r + 1] for r in range(16)]
     # Column-major split: microbatch i holds rows i, i + 2, ..., i + 14.
     assert out["split"] == [[host[i + 2 * j] for j in range(8)] for i in range(2)]

@@ -7,10 +7,6 @@ a mask, a schedule, bfloat16 momentum, non-finite gradients and parameters
 sharded over 8 devices), and the compiled step must not copy the momentum.
 """
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -20,6 +16,7 @@ import optax
 import pytest
 
 import tsx
+from tests.devices import run_with_cpu_devices
 from tests.oracle import grads_at, nested_params
 
 # Leaves this large take the in-place path; smaller ones the plain formula.
@@ -218,18 +215,7 @@ SHARDED_SCRIPT = textwrap.dedent(
 
 
 def test_sharded_params_over_8_devices_equal_optax():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run(
-        [sys.executable, "-c", SHARDED_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_with_cpu_devices(SHARDED_SCRIPT, count=8)
     got, want = out["tsx"], out["optax"]
     assert got["values"] == want["values"]
     assert got["mu"] == want["mu"]

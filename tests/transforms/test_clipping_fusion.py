@@ -7,10 +7,6 @@ with parameters sharded over 8 devices -- and the compiled step must not hold
 a clipped copy of the gradients.
 """
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -20,6 +16,7 @@ import optax
 import pytest
 
 import tsx
+from tests.devices import run_with_cpu_devices
 from tests.oracle import assert_trees_close, compare_with_optax, nested_params
 
 
@@ -173,18 +170,7 @@ SHARDED_SCRIPT = textwrap.dedent(
 
 
 def test_sharded_params_over_8_devices_match_optax():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run(
-        [sys.executable, "-c", SHARDED_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_with_cpu_devices(SHARDED_SCRIPT, count=8)
     got, want = out["tsx"], out["optax"]
     for name in ("w", "b", "s"):
         np.testing.assert_allclose(
