@@ -182,12 +182,19 @@ def main() -> None:
     for name in ("tsx", "optax"):
         finals = [r[name]["epochs"][-1]["test_accuracy"] for r in results]
         later = [e for r in results for e in r[name]["epochs"] if e["epoch"] > 1]
-        wall = statistics.median(e["train_seconds"] for e in later) if later else 0
-        cpu = statistics.median(e["train_cpu_seconds"] for e in later) if later else 0
+        # With one epoch there is no compilation-free epoch to report.
+        wall, cpu = (
+            (
+                f"{statistics.median(e[key] for e in later):.2f}"
+                for key in ("train_seconds", "train_cpu_seconds")
+            )
+            if later
+            else ("-", "-")
+        )
         print(
             f"{name:7s} | "
             + " | ".join(f"{100 * f:.2f}%" for f in finals)
-            + f" | {100 * statistics.mean(finals):.2f}% | {wall:.2f} | {cpu:.2f}"
+            + f" | {100 * statistics.mean(finals):.2f}% | {wall} | {cpu}"
         )
 
     if args.out:
