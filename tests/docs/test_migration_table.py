@@ -18,22 +18,9 @@ import optax
 
 import tsx
 from tests.docs.markdown_blocks import DOCS
+from tests.test_public_api import NAMESPACES
 
 PAGE = (DOCS / "migrating.md").read_text()
-NAMESPACES = [
-    "",
-    "losses",
-    "schedules",
-    "transforms",
-    "tree_utils",
-    "tree",
-    "contrib",
-    "projections",
-    "assignment",
-    "perturbations",
-    "second_order",
-    "microbatching",
-]
 
 
 def _mentioned(word: str) -> bool:
