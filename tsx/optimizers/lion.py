@@ -108,9 +108,8 @@ def scale_by_lion(
         raise ValueError(f"mode must be one of {_MODES}, got mode={mode!r}.")
     mu_dtype = None if mu_dtype is None else jax.dtypes.canonicalize_dtype(mu_dtype)
 
-    def direction(c):
-        if mode == "hard":
-            return jnp.sign(c)
+    def soft_direction(c):
+        # The hard sign goes through _hard_direction_and_moment.
         if mode == "smooth":
             return jnp.tanh(smooth_beta * c)
         return jnp.where(jnp.abs(c) < 1.0, c, jnp.sign(c))
@@ -132,15 +131,13 @@ def scale_by_lion(
             new_updates, mu = jax.tree.transpose(
                 jax.tree.structure(updates), jax.tree.structure((0, 0)), pairs
             )
-            mu = tu.tree_cast(mu, mu_dtype)
         else:
             new_updates = jax.tree.map(
-                lambda g, m: direction((1.0 - b1) * g + b1 * m), updates, state.mu
+                lambda g, m: soft_direction((1.0 - b1) * g + b1 * m), updates, state.mu
             )
             mu = tu.tree_update_moment(updates, state.mu, b2, 1)
-            mu = tu.tree_cast(mu, mu_dtype)
         return new_updates, ScaleByLionState(
-            count=numerics.safe_increment(state.count), mu=mu
+            count=numerics.safe_increment(state.count), mu=tu.tree_cast(mu, mu_dtype)
         )
 
     return GradientTransformation(init_fn, update_fn)
