@@ -46,6 +46,8 @@ def namespaces() -> dict[str, types.ModuleType]:
 
     found = {"tsx": tsx}
     for info in pkgutil.iter_modules(tsx.__path__):
+        if info.name.startswith("_"):
+            continue
         name = f"tsx.{info.name}"
         found[name] = importlib.import_module(name)
     queue = list(found.values())

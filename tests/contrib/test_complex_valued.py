@@ -27,6 +27,6 @@ def test_split_state_holds_real_pairs():
     params = _complex_params()
     state = tsx.contrib.split_real_and_imaginary(tsx.adam(1e-2)).init(params)
     mu = state.inner_state[0].mu
-    assert isinstance(mu["z"], tsx.contrib.complex_valued.SplitRealAndImaginaryArrays)
+    assert isinstance(mu["z"], tsx.contrib._complex_valued.SplitRealAndImaginaryArrays)
     assert mu["z"].real.dtype == jnp.float32
     assert mu["real"].dtype == jnp.float32

@@ -161,7 +161,7 @@ def test_signature_is_optaxs_plus_nu_dtype():
 def test_guide_alias_rejects_momentum_and_beta_together():
     from tsx.contrib import muon
 
-    with pytest.raises(ValueError, match="momentum"):
+    with pytest.raises(TypeError, match="momentum"):
         muon.muon(learning_rate=1e-2, momentum=0.9, beta=0.9)
 
 

@@ -26,6 +26,8 @@ API_BLOCK = re.compile(r"^```\{tsx-api\}[ \t]+(\S+)[ \t]*\n(.*?)^```", re.S | re
 def tsx_namespaces() -> dict[str, types.ModuleType]:
     found = {"tsx": tsx}
     for info in pkgutil.iter_modules(tsx.__path__):
+        if info.name.startswith("_"):
+            continue
         found[f"tsx.{info.name}"] = importlib.import_module(f"tsx.{info.name}")
     pending = list(found.values())
     while pending:

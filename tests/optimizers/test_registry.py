@@ -1,4 +1,4 @@
-"""tsx.optimizers.get / available: names, errors, configs."""
+"""tsx.optimizers.get / available / build: names, errors, configs."""
 
 import inspect
 
@@ -9,7 +9,6 @@ import pytest
 
 import tsx
 from tests.oracle import compare_with_optax, nested_params
-from tsx.optimizers import registry
 
 
 def test_available_is_sorted_and_has_top_level_and_contrib_names():
@@ -46,7 +45,7 @@ def test_every_optax_alias_tsx_has_is_available():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 def test_every_available_name_builds_a_transformation():
     for name in tsx.optimizers.available():
-        factory = registry._resolve(name)[1]
+        factory = tsx.optimizers.registry()[name].factory
         required = [
             p.name
             for p in inspect.signature(factory).parameters.values()
@@ -135,3 +134,93 @@ def test_bad_value_raises_the_optimizers_error():
 def test_not_exported_at_top_level():
     assert not hasattr(tsx, "get")
     assert not hasattr(tsx, "available")
+
+
+def test_registry_is_an_explicit_table_built_once():
+    assert tsx.optimizers.registry() is tsx.optimizers.registry()
+    entry = tsx.optimizers.registry()["adamw"]
+    assert entry.factory is tsx.adamw
+    assert (entry.weight_decay, entry.weight_decay_mask) == ("weight_decay", "mask")
+    assert tsx.optimizers.registry()["sgd"].weight_decay is None
+
+
+def test_every_decay_argument_in_the_table_is_a_parameter_of_its_factory():
+    for name, entry in tsx.optimizers.registry().items():
+        params = inspect.signature(entry.factory).parameters
+        for arg in (entry.weight_decay, entry.weight_decay_mask):
+            assert arg is None or arg in params, (name, arg)
+
+
+def _decay_mask(params):
+    return tsx.masks.decay_mask(params)
+
+
+def test_build_decoupled_decay_is_the_optimizers_own_argument():
+    compare_with_optax(
+        lambda lib: (
+            tsx.optimizers.build(
+                "adamw",
+                learning_rate=1e-3,
+                b1=0.8,
+                weight_decay=0.1,
+                weight_decay_mask=_decay_mask,
+            )
+            if lib is tsx
+            else optax.adamw(1e-3, b1=0.8, weight_decay=0.1, mask=_decay_mask)
+        )
+    )
+
+
+def test_build_l2_decay_is_added_to_the_gradient_before_the_optimizer():
+    compare_with_optax(
+        lambda lib: (
+            tsx.optimizers.build(
+                "sgd",
+                learning_rate=0.1,
+                momentum=0.9,
+                weight_decay=5e-4,
+                weight_decay_mode="l2",
+                weight_decay_mask=_decay_mask,
+            )
+            if lib is tsx
+            else optax.chain(
+                optax.add_decayed_weights(5e-4, _decay_mask),
+                optax.sgd(0.1, momentum=0.9),
+            )
+        )
+    )
+
+
+def test_build_without_decay_keeps_the_optimizers_default():
+    compare_with_optax(
+        lambda lib: (
+            tsx.optimizers.build("adamw", learning_rate=1e-3)
+            if lib is tsx
+            else optax.adamw(1e-3)
+        )
+    )
+
+
+def test_build_refuses_decoupled_decay_where_there_is_none():
+    with pytest.raises(ValueError, match="sgd has no decoupled weight decay.*'l2'"):
+        tsx.optimizers.build("sgd", learning_rate=0.1, weight_decay=1e-4)
+
+
+def test_build_refuses_decay_given_twice_and_a_mask_without_decay():
+    with pytest.raises(ValueError, match="set twice"):
+        tsx.optimizers.build(
+            "adamw", learning_rate=1e-3, weight_decay=0.1, mask=_decay_mask
+        )
+    with pytest.raises(ValueError, match="weight_decay_mask needs weight_decay"):
+        tsx.optimizers.build("adamw", learning_rate=1e-3, weight_decay_mask=_decay_mask)
+    with pytest.raises(ValueError, match="weight_decay_mode"):
+        tsx.optimizers.build(
+            "adamw", learning_rate=1e-3, weight_decay=0.1, weight_decay_mode="L2"
+        )
+
+
+def test_build_refuses_a_mask_for_a_decay_that_takes_none():
+    with pytest.raises(ValueError, match="takes no mask"):
+        tsx.optimizers.build(
+            "novograd", learning_rate=1e-3, weight_decay=0.1, weight_decay_mask=_decay_mask
+        )

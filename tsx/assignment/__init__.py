@@ -1,6 +1,14 @@
 """Linear assignment (bipartite matching) solvers."""
 
-from tsx.assignment.hungarian import *
-from tsx.assignment.hungarian import __all__ as _hungarian_all
+from tsx import _module_aliases
+from tsx.assignment._hungarian import base_hungarian_algorithm, hungarian_algorithm
 
-__all__ = list(_hungarian_all)
+__all__ = [
+    "base_hungarian_algorithm",
+    "hungarian_algorithm",
+]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

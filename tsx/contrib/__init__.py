@@ -8,13 +8,15 @@ defaults, numerics and state layout. tsx additions:
   Optax's dtypes.
 * ``muon.muon(..., momentum=...)``: the usage guide imports ``muon`` as if it
   were a module; :func:`muon` carries an attribute ``muon`` that is the same
-  optimizer with ``momentum`` accepted as the name of ``beta``.
+  optimizer with ``momentum`` accepted as the name of ``beta``
+  (``tsx/contrib/_muon_alias.py``).
 * Bad hyperparameters raise ``ValueError`` naming the argument when the
   optimizer is built.
 """
 
-from tsx.contrib.acprop import acprop, scale_by_acprop
-from tsx.contrib.ademamix import (
+from tsx import _module_aliases
+from tsx.contrib._acprop import acprop, scale_by_acprop
+from tsx.contrib._ademamix import (
     ScaleByAdemamixState,
     ScaleBySimplifiedAdEMAMixState,
     ademamix,
@@ -22,40 +24,64 @@ from tsx.contrib.ademamix import (
     scale_by_simplified_ademamix,
     simplified_ademamix,
 )
-from tsx.contrib.adopt import adopt, scale_by_adopt
-from tsx.contrib.cocob import COCOBState, cocob, scale_by_cocob
-from tsx.contrib.complex_valued import (
+from tsx.contrib._adopt import adopt, scale_by_adopt
+from tsx.contrib._cocob import (
+    COCOBState,
+    cocob,
+    scale_by_cocob,
+)
+from tsx.contrib._complex_valued import (
     SplitRealAndImaginaryState,
     split_real_and_imaginary,
 )
-from tsx.contrib.dadapt_adamw import DAdaptAdamWState, dadapt_adamw
-from tsx.contrib.dog import DoGState, DoWGState, dog, dowg
-from tsx.contrib.galore import (
+from tsx.contrib._dadapt_adamw import DAdaptAdamWState, dadapt_adamw
+from tsx.contrib._dog import (
+    DoGState,
+    DoWGState,
+    dog,
+    dowg,
+)
+from tsx.contrib._galore import (
     GaLoreDimensionNumbers,
     GaLoreState,
     galore,
     scale_by_galore,
 )
-from tsx.contrib.madgrad import MadgradState, madgrad, scale_by_madgrad
-from tsx.contrib.mechanic import MechanicState, mechanize
-from tsx.contrib.momo import MomoAdamState, MomoState, momo, momo_adam
-from tsx.contrib.muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
-from tsx.contrib.privacy import (
+from tsx.contrib._madgrad import (
+    MadgradState,
+    madgrad,
+    scale_by_madgrad,
+)
+from tsx.contrib._mechanic import MechanicState, mechanize
+from tsx.contrib._momo import (
+    MomoAdamState,
+    MomoState,
+    momo,
+    momo_adam,
+)
+from tsx.contrib._muon import MuonDimensionNumbers, MuonState, scale_by_muon
+from tsx.contrib._muon_alias import muon
+from tsx.contrib._privacy import (
     DifferentiallyPrivateAggregateState,
     differentially_private_aggregate,
     dpsgd,
 )
-from tsx.contrib.prodigy import ProdigyState, prodigy
-from tsx.contrib.reduce_on_plateau import ReduceLROnPlateauState, reduce_on_plateau
-from tsx.contrib.sam import NormalizeState, SAMState, normalize, sam
-from tsx.contrib.schedule_free import (
+from tsx.contrib._prodigy import ProdigyState, prodigy
+from tsx.contrib._reduce_on_plateau import ReduceLROnPlateauState, reduce_on_plateau
+from tsx.contrib._sam import (
+    NormalizeState,
+    SAMState,
+    normalize,
+    sam,
+)
+from tsx.contrib._schedule_free import (
     ScheduleFreeState,
     schedule_free,
     schedule_free_adamw,
     schedule_free_eval_params,
     schedule_free_sgd,
 )
-from tsx.contrib.sophia import (
+from tsx.contrib._sophia import (
     HutchinsonState,
     SophiaState,
     hutchinson_estimator_diag_hessian,
@@ -122,3 +148,8 @@ __all__ = [
     "sophia",
     "split_real_and_imaginary",
 ]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

@@ -12,24 +12,64 @@
   optimizer-state bytes.
 """
 
-from tsx.masks.decay import *  # noqa: F403
-from tsx.masks.decay import __all__ as _decay_all
-from tsx.masks.describe import *  # noqa: F403
-from tsx.masks.describe import __all__ as _describe_all
-from tsx.masks.groups import *  # noqa: F403
-from tsx.masks.groups import __all__ as _groups_all
-from tsx.masks.labels import *  # noqa: F403
-from tsx.masks.labels import __all__ as _labels_all
-from tsx.masks.paths import *  # noqa: F403
-from tsx.masks.paths import __all__ as _paths_all
-from tsx.masks.predicates import *  # noqa: F403
-from tsx.masks.predicates import __all__ as _predicates_all
+from tsx import _module_aliases
+from tsx.masks._decay import DEFAULT_NO_DECAY, decay_mask
+from tsx.masks._describe import (
+    ParameterRow,
+    ParameterTable,
+    describe,
+)
+from tsx.masks._groups import GroupOptions, param_groups
+from tsx.masks._labels import (
+    Rule,
+    labels_by_path,
+    match_rules,
+)
+from tsx.masks._paths import (
+    flatten_with_paths,
+    key_name,
+    path_str,
+    unflatten_like,
+)
+from tsx.masks._predicates import (
+    Predicate,
+    as_predicate,
+    by_dtype,
+    by_ndim,
+    by_path,
+    by_shape,
+    compile_pattern,
+    everything,
+    nothing,
+)
 
 __all__ = [
-    *_decay_all,
-    *_describe_all,
-    *_groups_all,
-    *_labels_all,
-    *_paths_all,
-    *_predicates_all,
+    "DEFAULT_NO_DECAY",
+    "GroupOptions",
+    "ParameterRow",
+    "ParameterTable",
+    "Predicate",
+    "Rule",
+    "as_predicate",
+    "by_dtype",
+    "by_ndim",
+    "by_path",
+    "by_shape",
+    "compile_pattern",
+    "decay_mask",
+    "describe",
+    "everything",
+    "flatten_with_paths",
+    "key_name",
+    "labels_by_path",
+    "match_rules",
+    "nothing",
+    "param_groups",
+    "path_str",
+    "unflatten_like",
 ]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

@@ -1,106 +1,219 @@
 """Optimizers (aliases built by chaining transformations) and their scale_by_* parts."""
 
-from tsx.optimizers.adabelief import *  # noqa: F403
-from tsx.optimizers.adabelief import __all__ as _adabelief_all
-from tsx.optimizers.adadelta import *  # noqa: F403
-from tsx.optimizers.adadelta import __all__ as _adadelta_all
-from tsx.optimizers.adafactor import *  # noqa: F403
-from tsx.optimizers.adafactor import __all__ as _adafactor_all
-from tsx.optimizers.adagrad import *  # noqa: F403
-from tsx.optimizers.adagrad import __all__ as _adagrad_all
-from tsx.optimizers.adam import *  # noqa: F403
-from tsx.optimizers.adam import __all__ as _adam_all
-from tsx.optimizers.adamax import *  # noqa: F403
-from tsx.optimizers.adamax import __all__ as _adamax_all
-from tsx.optimizers.adan import *  # noqa: F403
-from tsx.optimizers.adan import __all__ as _adan_all
-from tsx.optimizers.amsgrad import *  # noqa: F403
-from tsx.optimizers.amsgrad import __all__ as _amsgrad_all
-from tsx.optimizers.backtracking_linesearch import *  # noqa: F403
-from tsx.optimizers.backtracking_linesearch import (
-    __all__ as _backtracking_linesearch_all,
+from tsx import _module_aliases
+from tsx.optimizers._adabelief import (
+    ScaleByBeliefState,
+    adabelief,
+    scale_by_belief,
 )
-from tsx.optimizers.distance_over_gradients import *  # noqa: F403
-from tsx.optimizers.distance_over_gradients import (
-    __all__ as _distance_over_gradients_all,
+from tsx.optimizers._adadelta import (
+    ScaleByAdaDeltaState,
+    adadelta,
+    scale_by_adadelta,
 )
-from tsx.optimizers.fromage import *  # noqa: F403
-from tsx.optimizers.fromage import __all__ as _fromage_all
-from tsx.optimizers.lamb import *  # noqa: F403
-from tsx.optimizers.lamb import __all__ as _lamb_all
-from tsx.optimizers.lars import *  # noqa: F403
-from tsx.optimizers.lars import __all__ as _lars_all
-from tsx.optimizers.lbfgs import *  # noqa: F403
-from tsx.optimizers.lbfgs import __all__ as _lbfgs_all
-from tsx.optimizers.linesearch_utils import *  # noqa: F403
-from tsx.optimizers.linesearch_utils import __all__ as _linesearch_utils_all
-from tsx.optimizers.lion import *  # noqa: F403
-from tsx.optimizers.lion import __all__ as _lion_all
-from tsx.optimizers.noisy_sgd import *  # noqa: F403
-from tsx.optimizers.noisy_sgd import __all__ as _noisy_sgd_all
-from tsx.optimizers.novograd import *  # noqa: F403
-from tsx.optimizers.novograd import __all__ as _novograd_all
-from tsx.optimizers.optimistic import *  # noqa: F403
-from tsx.optimizers.optimistic import __all__ as _optimistic_all
-from tsx.optimizers.param_block import *  # noqa: F403
-from tsx.optimizers.param_block import __all__ as _param_block_all
-from tsx.optimizers.polyak import *  # noqa: F403
-from tsx.optimizers.polyak import __all__ as _polyak_all
-from tsx.optimizers.radam import *  # noqa: F403
-from tsx.optimizers.radam import __all__ as _radam_all
-
-# Not in __all__: `get`/`available` live in tsx.optimizers only (Optax has no
-# top-level `get`).
-from tsx.optimizers.registry import available, get
-from tsx.optimizers.rmsprop import *  # noqa: F403
-from tsx.optimizers.rmsprop import __all__ as _rmsprop_all
-from tsx.optimizers.rprop import *  # noqa: F403
-from tsx.optimizers.rprop import __all__ as _rprop_all
-from tsx.optimizers.sgd import *  # noqa: F403
-from tsx.optimizers.sgd import __all__ as _sgd_all
-from tsx.optimizers.sign import *  # noqa: F403
-from tsx.optimizers.sign import __all__ as _sign_all
-from tsx.optimizers.sm3 import *  # noqa: F403
-from tsx.optimizers.sm3 import __all__ as _sm3_all
-from tsx.optimizers.trust_ratio import *  # noqa: F403
-from tsx.optimizers.trust_ratio import __all__ as _trust_ratio_all
-from tsx.optimizers.update_norm import *  # noqa: F403
-from tsx.optimizers.update_norm import __all__ as _update_norm_all
-from tsx.optimizers.yogi import *  # noqa: F403
-from tsx.optimizers.yogi import __all__ as _yogi_all
-from tsx.optimizers.zoom_linesearch import *  # noqa: F403
-from tsx.optimizers.zoom_linesearch import __all__ as _zoom_linesearch_all
+from tsx.optimizers._adafactor import (
+    FactoredState,
+    adafactor,
+    scale_by_factored_rms,
+)
+from tsx.optimizers._adagrad import (
+    ScaleByRssState,
+    adagrad,
+    scale_by_rss,
+)
+from tsx.optimizers._adam import (
+    ScaleByAdamState,
+    adam,
+    adamw,
+    nadam,
+    nadamw,
+    scale_by_adam,
+)
+from tsx.optimizers._adamax import (
+    adamax,
+    adamaxw,
+    scale_by_adamax,
+)
+from tsx.optimizers._adan import (
+    ScaleByAdanState,
+    adan,
+    scale_by_adan,
+)
+from tsx.optimizers._amsgrad import (
+    ScaleByAmsgradState,
+    amsgrad,
+    scale_by_amsgrad,
+)
+from tsx.optimizers._backtracking_linesearch import (
+    ScaleByBacktrackingLinesearchState,
+    scale_by_backtracking_linesearch,
+)
+from tsx.optimizers._distance_over_gradients import (
+    ScaleByDistanceOverGradientsState,
+    scale_by_distance_over_gradients,
+)
+from tsx.optimizers._fromage import fromage
+from tsx.optimizers._lamb import lamb
+from tsx.optimizers._lars import lars
+from tsx.optimizers._lbfgs import (
+    ScaleByLBFGSState,
+    lbfgs,
+    scale_by_lbfgs,
+)
+from tsx.optimizers._linesearch_utils import value_and_grad_from_state
+from tsx.optimizers._lion import (
+    ScaleByLionState,
+    lion,
+    scale_by_lion,
+)
+from tsx.optimizers._noisy_sgd import noisy_sgd
+from tsx.optimizers._novograd import (
+    ScaleByNovogradState,
+    novograd,
+    scale_by_novograd,
+)
+from tsx.optimizers._optimistic import (
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+    scale_by_optimistic_gradient,
+)
+from tsx.optimizers._param_block import (
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+)
+from tsx.optimizers._polyak import polyak_sgd, scale_by_polyak
+from tsx.optimizers._radam import radam, scale_by_radam
+from tsx.optimizers._registry import (
+    OptimizerEntry,
+    available,
+    build,
+    get,
+    registry,
+)
+from tsx.optimizers._rmsprop import (
+    ScaleByRmsState,
+    ScaleByRmsWithCountState,
+    ScaleByRStdDevState,
+    ScaleByRStdDevWithCountState,
+    rmsprop,
+    scale_by_rms,
+    scale_by_stddev,
+)
+from tsx.optimizers._rprop import (
+    ScaleByRpropState,
+    rprop,
+    scale_by_rprop,
+)
+from tsx.optimizers._sgd import sgd
+from tsx.optimizers._sign import (
+    scale_by_sign,
+    sign_sgd,
+    signum,
+)
+from tsx.optimizers._sm3 import (
+    ScaleBySM3State,
+    scale_by_sm3,
+    sm3,
+)
+from tsx.optimizers._trust_ratio import ScaleByTrustRatioState, scale_by_trust_ratio
+from tsx.optimizers._update_norm import normalize_by_update_norm
+from tsx.optimizers._yogi import scale_by_yogi, yogi
+from tsx.optimizers._zoom_linesearch import (
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_zoom_linesearch,
+)
 
 __all__ = [
-    *_adam_all,
-    *_rmsprop_all,
-    *_sgd_all,
-    *_backtracking_linesearch_all,
-    *_lbfgs_all,
-    *_linesearch_utils_all,
-    *_optimistic_all,
-    *_polyak_all,
-    *_radam_all,
-    *_rprop_all,
-    *_sm3_all,
-    *_yogi_all,
-    *_zoom_linesearch_all,
-    *_adafactor_all,
-    *_param_block_all,
-    *_trust_ratio_all,
-    *_lion_all,
-    *_adabelief_all,
-    *_adadelta_all,
-    *_adagrad_all,
-    *_adamax_all,
-    *_adan_all,
-    *_amsgrad_all,
-    *_fromage_all,
-    *_lamb_all,
-    *_lars_all,
-    *_novograd_all,
-    *_sign_all,
-    *_update_norm_all,
-    *_distance_over_gradients_all,
-    *_noisy_sgd_all,
+    "OptimizerEntry",
+    "available",
+    "build",
+    "get",
+    "registry",
+    "FactoredState",
+    "ScaleByAdaDeltaState",
+    "ScaleByAdamState",
+    "ScaleByAdanState",
+    "ScaleByAmsgradState",
+    "ScaleByBacktrackingLinesearchState",
+    "ScaleByBeliefState",
+    "ScaleByDistanceOverGradientsState",
+    "ScaleByLBFGSState",
+    "ScaleByLionState",
+    "ScaleByNovogradState",
+    "ScaleByRStdDevState",
+    "ScaleByRStdDevWithCountState",
+    "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
+    "ScaleByRpropState",
+    "ScaleByRssState",
+    "ScaleBySM3State",
+    "ScaleByTrustRatioState",
+    "ScaleByZoomLinesearchState",
+    "ZoomLinesearchInfo",
+    "adabelief",
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamaxw",
+    "adamw",
+    "adan",
+    "amsgrad",
+    "fromage",
+    "lamb",
+    "lars",
+    "lbfgs",
+    "lion",
+    "nadam",
+    "nadamw",
+    "noisy_sgd",
+    "normalize_by_update_norm",
+    "novograd",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
+    "polyak_sgd",
+    "radam",
+    "rmsprop",
+    "rprop",
+    "scale_by_adadelta",
+    "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_adan",
+    "scale_by_amsgrad",
+    "scale_by_backtracking_linesearch",
+    "scale_by_belief",
+    "scale_by_distance_over_gradients",
+    "scale_by_factored_rms",
+    "scale_by_lbfgs",
+    "scale_by_lion",
+    "scale_by_novograd",
+    "scale_by_optimistic_gradient",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
+    "scale_by_polyak",
+    "scale_by_radam",
+    "scale_by_rms",
+    "scale_by_rprop",
+    "scale_by_rss",
+    "scale_by_sign",
+    "scale_by_sm3",
+    "scale_by_stddev",
+    "scale_by_trust_ratio",
+    "scale_by_yogi",
+    "scale_by_zoom_linesearch",
+    "sgd",
+    "sign_sgd",
+    "signum",
+    "sm3",
+    "value_and_grad_from_state",
+    "yogi",
 ]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

@@ -1,6 +1,19 @@
 """Differentiable approximations of functions by random perturbation."""
 
-from tsx.perturbations.perturbed import *
-from tsx.perturbations.perturbed import __all__ as _perturbed_all
+from tsx import _module_aliases
+from tsx.perturbations._perturbed import (
+    Gumbel,
+    Normal,
+    make_perturbed_fun,
+)
 
-__all__ = list(_perturbed_all)
+__all__ = [
+    "Gumbel",
+    "Normal",
+    "make_perturbed_fun",
+]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

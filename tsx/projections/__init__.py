@@ -5,13 +5,41 @@ for its set ``C`` (the tree seen as one flat vector where the set couples
 coordinates).
 """
 
-from tsx.projections.affine import *
-from tsx.projections.affine import __all__ as _affine_all
-from tsx.projections.box import *
-from tsx.projections.box import __all__ as _box_all
-from tsx.projections.l2 import *
-from tsx.projections.l2 import __all__ as _l2_all
-from tsx.projections.simplex import *
-from tsx.projections.simplex import __all__ as _simplex_all
+from tsx import _module_aliases
+from tsx.projections._affine import (
+    projection_halfspace,
+    projection_hyperplane,
+    projection_vector,
+)
+from tsx.projections._box import (
+    projection_box,
+    projection_hypercube,
+    projection_linf_ball,
+    projection_non_negative,
+)
+from tsx.projections._l2 import projection_l2_ball, projection_l2_sphere
+from tsx.projections._simplex import (
+    projection_l1_ball,
+    projection_l1_sphere,
+    projection_simplex,
+)
 
-__all__ = sorted([*_affine_all, *_box_all, *_l2_all, *_simplex_all])
+__all__ = [
+    "projection_box",
+    "projection_halfspace",
+    "projection_hypercube",
+    "projection_hyperplane",
+    "projection_l1_ball",
+    "projection_l1_sphere",
+    "projection_l2_ball",
+    "projection_l2_sphere",
+    "projection_linf_ball",
+    "projection_non_negative",
+    "projection_simplex",
+    "projection_vector",
+]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

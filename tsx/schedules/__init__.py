@@ -3,34 +3,32 @@
 The names of ``optax.schedules``, plus :func:`warmup_stable_decay_schedule`.
 """
 
-from tsx.base import Schedule, StatefulSchedule
-from tsx.schedules.constant import *  # noqa: F403
-from tsx.schedules.constant import __all__ as _constant_all
-from tsx.schedules.cosine import *  # noqa: F403
-from tsx.schedules.cosine import __all__ as _cosine_all
-from tsx.schedules.exponential import *  # noqa: F403
-from tsx.schedules.exponential import __all__ as _exponential_all
-from tsx.schedules.inject import (
+from tsx import _module_aliases
+from tsx._base import Schedule, StatefulSchedule
+from tsx.schedules._constant import constant_schedule
+from tsx.schedules._cosine import cosine_decay_schedule
+from tsx.schedules._exponential import exponential_decay
+from tsx.schedules._inject import (
     InjectHyperparamsState,
     InjectStatefulHyperparamsState,
     WrappedSchedule,
     inject_hyperparams,
     inject_stateful_hyperparams,
 )
-from tsx.schedules.join import *  # noqa: F403
-from tsx.schedules.join import __all__ as _join_all
-from tsx.schedules.onecycle import *  # noqa: F403
-from tsx.schedules.onecycle import __all__ as _onecycle_all
-from tsx.schedules.piecewise import *  # noqa: F403
-from tsx.schedules.piecewise import __all__ as _piecewise_all
-from tsx.schedules.polynomial import *  # noqa: F403
-from tsx.schedules.polynomial import __all__ as _polynomial_all
-from tsx.schedules.sgdr import *  # noqa: F403
-from tsx.schedules.sgdr import __all__ as _sgdr_all
-from tsx.schedules.warmup import *  # noqa: F403
-from tsx.schedules.warmup import __all__ as _warmup_all
-from tsx.schedules.warmup_stable_decay import *  # noqa: F403
-from tsx.schedules.warmup_stable_decay import __all__ as _wsd_all
+from tsx.schedules._join import join_schedules
+from tsx.schedules._onecycle import cosine_onecycle_schedule, linear_onecycle_schedule
+from tsx.schedules._piecewise import (
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+)
+from tsx.schedules._polynomial import linear_schedule, polynomial_schedule
+from tsx.schedules._sgdr import sgdr_schedule
+from tsx.schedules._warmup import (
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
+from tsx.schedules._warmup_stable_decay import warmup_stable_decay_schedule
 
 __all__ = [
     "InjectHyperparamsState",
@@ -38,16 +36,26 @@ __all__ = [
     "Schedule",
     "StatefulSchedule",
     "WrappedSchedule",
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
+    "exponential_decay",
     "inject_hyperparams",
     "inject_stateful_hyperparams",
-    *_constant_all,
-    *_cosine_all,
-    *_exponential_all,
-    *_join_all,
-    *_onecycle_all,
-    *_piecewise_all,
-    *_polynomial_all,
-    *_sgdr_all,
-    *_warmup_all,
-    *_wsd_all,
+    "join_schedules",
+    "linear_onecycle_schedule",
+    "linear_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "sgdr_schedule",
+    "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
+    "warmup_stable_decay_schedule",
 ]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

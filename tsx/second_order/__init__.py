@@ -1,6 +1,19 @@
 """Second-order quantities: Hessian-vector products and curvature diagonals."""
 
-from tsx.second_order.diagonals import *
-from tsx.second_order.diagonals import __all__ as _diagonals_all
+from tsx import _module_aliases
+from tsx.second_order._diagonals import (
+    fisher_diag,
+    hessian_diag,
+    hvp,
+)
 
-__all__ = list(_diagonals_all)
+__all__ = [
+    "fisher_diag",
+    "hessian_diag",
+    "hvp",
+]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

@@ -8,21 +8,45 @@
   :mod:`~tsx.training.telemetry` - the math each feature uses.
 """
 
-from tsx.training.accumulation import *  # noqa: F403
-from tsx.training.accumulation import __all__ as _accumulation_all
-from tsx.training.ema import *  # noqa: F403
-from tsx.training.ema import __all__ as _ema_all
-from tsx.training.loss_scale import *  # noqa: F403
-from tsx.training.loss_scale import __all__ as _loss_scale_all
-from tsx.training.telemetry import *  # noqa: F403
-from tsx.training.telemetry import __all__ as _telemetry_all
-from tsx.training.train_state import *  # noqa: F403
-from tsx.training.train_state import __all__ as _train_state_all
+from tsx import _module_aliases
+from tsx.training._accumulation import (
+    AccumulateSteps,
+    accumulate,
+    check_accumulate_steps,
+    steps_at,
+)
+from tsx.training._ema import (
+    EmaWarmup,
+    ema_decay_at,
+    ema_update,
+    tf_warmup,
+)
+from tsx.training._loss_scale import (
+    DynamicLossScale,
+    all_finite,
+    value_and_grad,
+)
+from tsx.training._telemetry import find_hyperparam, global_norm
+from tsx.training._train_state import TrainState
 
 __all__ = [
-    *_accumulation_all,
-    *_ema_all,
-    *_loss_scale_all,
-    *_telemetry_all,
-    *_train_state_all,
+    "AccumulateSteps",
+    "DynamicLossScale",
+    "EmaWarmup",
+    "TrainState",
+    "accumulate",
+    "all_finite",
+    "check_accumulate_steps",
+    "ema_decay_at",
+    "ema_update",
+    "find_hyperparam",
+    "global_norm",
+    "steps_at",
+    "tf_warmup",
+    "value_and_grad",
 ]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

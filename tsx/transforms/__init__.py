@@ -5,66 +5,157 @@ Also holds the transformations Optax keeps only at its top level (``ApplyEvery``
 so that ``tsx``'s star import of this package puts them there too.
 """
 
-from tsx.combine import chain, named_chain
-from tsx.transforms.apply_every import *  # noqa: F403
-from tsx.transforms.apply_every import __all__ as _apply_every_all
-from tsx.transforms.centralization import *  # noqa: F403
-from tsx.transforms.centralization import __all__ as _centralization_all
-from tsx.transforms.clipping import *  # noqa: F403
-from tsx.transforms.clipping import __all__ as _clipping_all
-from tsx.transforms.conditional import *  # noqa: F403
-from tsx.transforms.conditional import __all__ as _conditional_all
-from tsx.transforms.constraints import *  # noqa: F403
-from tsx.transforms.constraints import __all__ as _constraints_all
-from tsx.transforms.ema import *  # noqa: F403
-from tsx.transforms.ema import __all__ as _ema_all
-from tsx.transforms.finiteness import *  # noqa: F403
-from tsx.transforms.finiteness import __all__ as _finiteness_all
-from tsx.transforms.flatten import *  # noqa: F403
-from tsx.transforms.flatten import __all__ as _flatten_all
-from tsx.transforms.freezing import *  # noqa: F403
-from tsx.transforms.freezing import __all__ as _freezing_all
-from tsx.transforms.lookahead import *  # noqa: F403
-from tsx.transforms.lookahead import __all__ as _lookahead_all
-from tsx.transforms.masking import *  # noqa: F403
-from tsx.transforms.masking import __all__ as _masking_all
-from tsx.transforms.monitoring import *  # noqa: F403
-from tsx.transforms.monitoring import __all__ as _monitoring_all
-from tsx.transforms.multi_steps import *  # noqa: F403
-from tsx.transforms.multi_steps import __all__ as _multi_steps_all
-from tsx.transforms.noise import *  # noqa: F403
-from tsx.transforms.noise import __all__ as _noise_all
-from tsx.transforms.partition import *  # noqa: F403
-from tsx.transforms.partition import __all__ as _partition_all
-from tsx.transforms.per_example import *  # noqa: F403
-from tsx.transforms.per_example import __all__ as _per_example_all
-from tsx.transforms.scaling import *  # noqa: F403
-from tsx.transforms.scaling import __all__ as _scaling_all
-from tsx.transforms.trace import *  # noqa: F403
-from tsx.transforms.trace import __all__ as _trace_all
-from tsx.transforms.weight_decay import *  # noqa: F403
-from tsx.transforms.weight_decay import __all__ as _weight_decay_all
+from tsx import _module_aliases
+from tsx._combine import chain, named_chain
+from tsx.transforms._apply_every import ApplyEvery, apply_every
+from tsx.transforms._centralization import centralize
+from tsx.transforms._clipping import (
+    AdaptiveGradClipState,
+    ClipByGlobalNormState,
+    ClipState,
+    adaptive_grad_clip,
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+    unitwise_clip,
+    unitwise_norm,
+)
+from tsx.transforms._conditional import (
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    ConditionFn,
+    conditionally_mask,
+    conditionally_transform,
+)
+from tsx.transforms._constraints import NonNegativeParamsState, keep_params_nonnegative
+from tsx.transforms._ema import EmaState, ema
+from tsx.transforms._finiteness import (
+    ApplyIfFiniteState,
+    ZeroNansState,
+    apply_if_finite,
+    zero_nans,
+)
+from tsx.transforms._flatten import flatten
+from tsx.transforms._freezing import freeze, selective_transform
+from tsx.transforms._lookahead import (
+    LookaheadParams,
+    LookaheadState,
+    lookahead,
+)
+from tsx.transforms._masking import (
+    MaskedNode,
+    MaskedState,
+    MaskOrFn,
+    masked,
+)
+from tsx.transforms._monitoring import (
+    MonitorState,
+    SnapshotState,
+    measure_with_ema,
+    monitor,
+    snapshot,
+)
+from tsx.transforms._multi_steps import (
+    MultiSteps,
+    MultiStepsState,
+    ShouldSkipUpdateFunction,
+    skip_large_updates,
+    skip_not_finite,
+)
+from tsx.transforms._noise import AddNoiseState, add_noise
+from tsx.transforms._partition import (
+    MultiTransformState,
+    PartitionState,
+    multi_transform,
+    partition,
+)
+from tsx.transforms._per_example import (
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+)
+from tsx.transforms._scaling import (
+    ScaleByScheduleState,
+    ScaleState,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+)
+from tsx.transforms._trace import TraceState, trace
+from tsx.transforms._weight_decay import (
+    AddDecayedWeightsState,
+    WeightDecayScheduleState,
+    add_decayed_weights,
+)
 
 __all__ = [
+    "AdaptiveGradClipState",
+    "AddDecayedWeightsState",
+    "AddNoiseState",
+    "ApplyEvery",
+    "ApplyIfFiniteState",
+    "ClipByGlobalNormState",
+    "ClipState",
+    "ConditionFn",
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
+    "EmaState",
+    "LookaheadParams",
+    "LookaheadState",
+    "MaskOrFn",
+    "MaskedNode",
+    "MaskedState",
+    "MonitorState",
+    "MultiSteps",
+    "MultiStepsState",
+    "MultiTransformState",
+    "NonNegativeParamsState",
+    "PartitionState",
+    "ScaleByScheduleState",
+    "ScaleState",
+    "ShouldSkipUpdateFunction",
+    "SnapshotState",
+    "TraceState",
+    "WeightDecayScheduleState",
+    "ZeroNansState",
+    "adaptive_grad_clip",
+    "add_decayed_weights",
+    "add_noise",
+    "apply_every",
+    "apply_if_finite",
+    "centralize",
     "chain",
+    "clip",
+    "clip_by_block_rms",
+    "clip_by_global_norm",
+    "conditionally_mask",
+    "conditionally_transform",
+    "ema",
+    "flatten",
+    "freeze",
+    "keep_params_nonnegative",
+    "lookahead",
+    "masked",
+    "measure_with_ema",
+    "monitor",
+    "multi_transform",
     "named_chain",
-    *_apply_every_all,
-    *_centralization_all,
-    *_clipping_all,
-    *_conditional_all,
-    *_constraints_all,
-    *_ema_all,
-    *_finiteness_all,
-    *_flatten_all,
-    *_freezing_all,
-    *_lookahead_all,
-    *_masking_all,
-    *_monitoring_all,
-    *_multi_steps_all,
-    *_noise_all,
-    *_partition_all,
-    *_per_example_all,
-    *_scaling_all,
-    *_trace_all,
-    *_weight_decay_all,
+    "partition",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
+    "scale",
+    "scale_by_learning_rate",
+    "scale_by_schedule",
+    "selective_transform",
+    "skip_large_updates",
+    "skip_not_finite",
+    "snapshot",
+    "trace",
+    "unitwise_clip",
+    "unitwise_norm",
+    "zero_nans",
 ]
+
+
+def __getattr__(name: str):
+    # Old (0.1) module paths, deprecated: see tsx/_module_aliases.py.
+    return _module_aliases.getattr_or_raise(__name__, name)

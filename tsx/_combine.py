@@ -1,0 +1,104 @@
+"""Composing transformations: ``chain`` and ``named_chain``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    with_extra_args_support,
+)
+from tsx.validation import describe_structure_mismatch, param_shaped_subtrees
+
+__all__ = ["chain", "named_chain"]
+
+
+def _as_transformation(tx: Any, where: str) -> GradientTransformationExtraArgs:
+    if not (hasattr(tx, "init") and hasattr(tx, "update")):
+        raise TypeError(
+            f"{where} is not a gradient transformation (an object with init and "
+            f"update): got {type(tx).__name__}."
+        )
+    return with_extra_args_support(tx)
+
+
+def _raise_if_structure_mismatch(
+    updates: Any, state: Any, params: Any, err: Exception
+) -> None:
+    """Turn JAX's treedef dump into the first differing path, when that is the cause.
+
+    Checked only after a member has failed: some members legitimately receive
+    params of another structure (``lookahead``'s fast/slow pair).
+    """
+    if params is not None:
+        msg = describe_structure_mismatch(updates, params)
+        if msg is not None:
+            raise ValueError(
+                f"The structure of the updates does not match the parameters; {msg}."
+            ) from err
+    for sub in param_shaped_subtrees(state):
+        msg = describe_structure_mismatch(updates, sub)
+        if msg is None:
+            return
+        raise ValueError(
+            f"The structure of the updates does not match the optimizer state; {msg}."
+        ) from err
+
+
+def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
+    """Apply transformations one after another: ``update`` flows left to right.
+
+    The state is the tuple of the members' states. Extra keyword arguments
+    given to ``update`` reach every member that accepts them. Members may be
+    tsx or Optax transformations.
+    """
+    txs = tuple(
+        _as_transformation(t, f"chain argument {i}") for i, t in enumerate(args)
+    )
+
+    def init_fn(params):
+        return tuple(t.init(params) for t in txs)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        if len(state) != len(txs):
+            raise ValueError(
+                f"chain of {len(txs)} transformations got a state with "
+                f"{len(state)} entries; was it initialised by another optimizer?"
+            )
+        new_state = []
+        for t, s in zip(txs, state, strict=True):
+            try:
+                updates, s = t.update(updates, s, params, **extra_args)
+            except (ValueError, TypeError) as err:
+                _raise_if_structure_mismatch(updates, s, params, err)
+                raise
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def named_chain(
+    *args: tuple[str, GradientTransformation],
+) -> GradientTransformationExtraArgs:
+    """Like :func:`chain`, with the state a dict keyed by each member's name."""
+    names = [name for name, _ in args]
+    if len(set(names)) != len(names):
+        raise ValueError(f"named_chain names must be unique, got {names}.")
+    txs = {
+        name: _as_transformation(t, f"named_chain member {name!r}") for name, t in args
+    }
+
+    def init_fn(params):
+        return {name: t.init(params) for name, t in txs.items()}
+
+    def update_fn(updates, state, params=None, **extra_args):
+        new_state = {}
+        for name, t in txs.items():
+            updates, new_state[name] = t.update(
+                updates, state[name], params, **extra_args
+            )
+        return updates, new_state
+
+    return GradientTransformationExtraArgs(init_fn, update_fn)

@@ -1,0 +1,65 @@
+"""Applying updates to parameters, and parameter averaging."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from tsx._base import Params, Updates
+from tsx.validation import check_same_structure
+
+__all__ = ["apply_updates", "incremental_update", "periodic_update"]
+
+
+def _is_none(x) -> bool:
+    return x is None
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """``params + updates``, each result cast back to its parameter's dtype.
+
+    ``None`` parameters stay ``None``; the sum is formed in the promoted dtype
+    and cast back, so bfloat16 parameters stay bfloat16.
+    """
+
+    def one(p, u):
+        if p is None:
+            return None
+        return jnp.asarray(p + u).astype(jnp.asarray(p).dtype)
+
+    try:
+        return jax.tree.map(one, params, updates, is_leaf=_is_none)
+    except ValueError as err:
+        check_same_structure(updates, params, against="the parameters")
+        raise err
+
+
+def incremental_update(
+    new_tensors: Params, old_tensors: Params, step_size: jax.typing.ArrayLike
+) -> Params:
+    """Polyak averaging: ``step_size * new + (1 - step_size) * old``.
+
+    Polyak & Juditsky (1992), "Acceleration of stochastic approximation by
+    averaging", SIAM J. Control Optim. 30(4).
+    """
+
+    def one(new, old):
+        if new is None:
+            return None
+        return step_size * new + (1.0 - step_size) * old
+
+    return jax.tree.map(one, new_tensors, old_tensors, is_leaf=_is_none)
+
+
+def periodic_update(
+    new_tensors: Params,
+    old_tensors: Params,
+    steps: jax.typing.ArrayLike,
+    update_period: int,
+) -> Params:
+    """``new`` when ``steps % update_period == 0``, else ``old``.
+
+    The target-network update of Mnih et al. (2015), Nature 518.
+    """
+    take_new = jnp.mod(steps, update_period) == 0
+    return jax.lax.cond(take_new, lambda: new_tensors, lambda: old_tensors)

@@ -1,0 +1,288 @@
+"""AdEMAMix and Simplified AdEMAMix: Adam with a second, slow momentum.
+
+AdEMAMix (Pagliardini, Ablin & Grangier, 2024, "The AdEMAMix Optimizer:
+Better, Faster, Older", arXiv:2409.03137) mixes a fast EMA :math:`m_1` (decay
+:math:`\\beta_1`, bias-corrected) with a slow one :math:`m_2` (decay
+:math:`\\beta_3`, deliberately *not* bias-corrected so that it fills slowly):
+
+.. math::
+
+   u_t = -\\eta_t \\left(\\frac{\\hat m_{1,t} + \\alpha\\, m_{2,t}}
+   {\\sqrt{\\hat\\nu_t + \\bar\\epsilon} + \\epsilon} + \\lambda \\theta_{t-1}\\right),
+
+where :math:`\\hat\\nu_t` is Adam's bias-corrected second moment (decay
+:math:`\\beta_2`). :math:`\\beta_3` and :math:`\\alpha` may be schedules.
+
+Simplified AdEMAMix (Morwani et al., 2025, "Connections between Schedule-Free
+Optimizers, AdEMAMix, and Accelerated SGD Variants", arXiv:2502.02431) keeps a
+single *undamped* accumulator :math:`m_t = \\beta_1 m_{t-1} + g_t` and adds the
+current gradient with weight :math:`\\alpha`:
+:math:`u_t = -\\eta_t ((m_t + \\alpha g_t) / (\\sqrt{\\hat\\nu_t + \\bar\\epsilon}
++ \\epsilon) + \\lambda\\theta_{t-1})`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import GradientTransformation, Params, ScalarOrSchedule
+from tsx._combine import chain
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import check_in_range, check_non_negative
+
+__all__ = [
+    "ScaleByAdemamixState",
+    "ScaleBySimplifiedAdEMAMixState",
+    "ademamix",
+    "scale_by_ademamix",
+    "scale_by_simplified_ademamix",
+    "simplified_ademamix",
+]
+
+
+class ScaleByAdemamixState(NamedTuple):
+    """State of :func:`scale_by_ademamix`.
+
+    Attributes:
+      count: steps taken, for the fast EMA and the second moment (int32).
+      count_m2: steps taken, for the slow EMA and the ``b3``/``alpha``
+        schedules (int32).
+      m1: fast EMA of the gradients.
+      m2: slow EMA of the gradients.
+      nu: EMA of the squared gradients.
+    """
+
+    count: jax.Array
+    count_m2: jax.Array
+    m1: Any
+    m2: Any
+    nu: Any
+
+
+class ScaleBySimplifiedAdEMAMixState(NamedTuple):
+    """State of :func:`scale_by_simplified_ademamix`.
+
+    Attributes:
+      t: steps taken (int32).
+      m: undamped gradient accumulator ``m_t = b1 m_{t-1} + g_t``.
+      n: EMA of the squared gradients.
+    """
+
+    t: jax.Array
+    m: Any
+    n: Any
+
+
+def _value_at(value: Any, step: jax.Array) -> Any:
+    return value(step) if callable(value) else value
+
+
+def _dtype_or_none(dtype: Any | None) -> Any | None:
+    return None if dtype is None else jnp.dtype(dtype)
+
+
+def scale_by_ademamix(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    b3: ScalarOrSchedule = 0.9999,
+    alpha: ScalarOrSchedule = 6.0,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Rescale updates by AdEMAMix's moment mixture (no learning rate).
+
+    Args:
+      b1: decay of the fast EMA, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      b3: decay of the slow EMA, in [0, 1), or a schedule of the step count.
+      alpha: weight of the slow EMA (>= 0), or a schedule of the step count.
+      eps: added to the denominator outside the square root.
+      eps_root: added to the second moment inside the square root.
+      mu_dtype: dtype of both EMAs (default: the parameters').
+      nu_dtype: dtype of the second moment. tsx addition; default ``None``
+        stores it in ``mu_dtype`` as Optax does.
+
+    Unlike Optax, every moment is cast back to its initial dtype after each
+    update, so a reduced-precision state stays reduced (Optax lets float32
+    gradients promote a bfloat16 state after the first step).
+    """
+    check_in_range("b1", b1, 0.0, 1.0)
+    check_in_range("b2", b2, 0.0, 1.0)
+    check_in_range("b3", b3, 0.0, 1.0)
+    check_non_negative("alpha", alpha)
+    check_non_negative("eps", eps)
+    check_non_negative("eps_root", eps_root)
+    mu_dtype = _dtype_or_none(mu_dtype)
+    nu_dtype = mu_dtype if nu_dtype is None else jnp.dtype(nu_dtype)
+
+    def init_fn(params):
+        return ScaleByAdemamixState(
+            count=jnp.zeros([], jnp.int32),
+            count_m2=jnp.zeros([], jnp.int32),
+            m1=tu.tree_zeros_like(params, dtype=mu_dtype),
+            m2=tu.tree_zeros_like(params, dtype=mu_dtype),
+            nu=tu.tree_zeros_like(params, dtype=nu_dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        b3_t = _value_at(b3, state.count_m2)
+        alpha_t = _value_at(alpha, state.count_m2)
+        m1 = tu.tree_update_moment(updates, state.m1, b1, 1)
+        m2 = tu.tree_update_moment(updates, state.m2, b3_t, 1)
+        nu = tu.tree_update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        count = numerics.safe_int32_increment(state.count)
+        count_m2 = numerics.safe_int32_increment(state.count_m2)
+        m1_hat = tu.tree_bias_correction(m1, b1, count)
+        # The slow EMA is used raw: bias-correcting it would defeat its purpose
+        # of starting small and building up over ~1/(1 - b3) steps.
+        nu_hat = tu.tree_bias_correction(nu, b2, count)
+        new_updates = jax.tree.map(
+            lambda fast, slow, v: (
+                (fast + alpha_t * slow) / (jnp.sqrt(v + eps_root) + eps)
+            ),
+            m1_hat,
+            m2,
+            nu_hat,
+        )
+        return new_updates, ScaleByAdemamixState(
+            count=count,
+            count_m2=count_m2,
+            m1=tu.tree_cast_like(m1, state.m1),
+            m2=tu.tree_cast_like(m2, state.m2),
+            nu=tu.tree_cast_like(nu, state.nu),
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def ademamix(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    b3: ScalarOrSchedule = 0.9999,
+    alpha: ScalarOrSchedule = 5.0,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+    weight_decay: jax.typing.ArrayLike = 0.0,
+    mask: Any | Callable[[Params], Any] | None = None,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """AdEMAMix (Pagliardini et al., 2024, arXiv:2409.03137).
+
+    ``u = -lr * ((m1_hat + alpha * m2) / (sqrt(nu_hat + eps_root) + eps)
+    + weight_decay * p)``; see the module docstring. Small ``b3`` (e.g. 0.999)
+    suits short runs; long memories adapt slowly to distribution shifts.
+
+    Args:
+      learning_rate: a number or a schedule of the step count.
+      b1, b2, b3, alpha, eps, eps_root, mu_dtype, nu_dtype: see
+        :func:`scale_by_ademamix`.
+      weight_decay: coefficient of ``params`` added before the learning rate.
+      mask: which parameters are decayed (tree or function of the params).
+    """
+    return chain(
+        scale_by_ademamix(
+            b1=b1,
+            b2=b2,
+            b3=b3,
+            alpha=alpha,
+            eps=eps,
+            eps_root=eps_root,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
+        ),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def scale_by_simplified_ademamix(
+    b1: jax.typing.ArrayLike = 0.99,
+    b2: jax.typing.ArrayLike = 0.95,
+    alpha: ScalarOrSchedule = 0.0,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+) -> GradientTransformation:
+    """Rescale updates as Simplified AdEMAMix does (no learning rate).
+
+    Args:
+      b1: decay of the undamped accumulator ``m = b1 m + g``, in [0, 1).
+      b2: decay of the second moment, in [0, 1).
+      alpha: weight of the current gradient (>= 0), or a schedule.
+      eps: added to the denominator outside the square root.
+      eps_root: added to the second moment inside the square root.
+    """
+    check_in_range("b1", b1, 0.0, 1.0)
+    check_in_range("b2", b2, 0.0, 1.0)
+    check_non_negative("alpha", alpha)
+    check_non_negative("eps", eps)
+    check_non_negative("eps_root", eps_root)
+
+    def init_fn(params):
+        return ScaleBySimplifiedAdEMAMixState(
+            t=jnp.array(0, jnp.int32),
+            m=tu.tree_zeros_like(params),
+            n=tu.tree_zeros_like(params),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        alpha_t = _value_at(alpha, state.t)
+        m = jax.tree.map(lambda g, m_: g + b1 * m_, updates, state.m)
+        # n = g^2 + b2 (n - g^2): the EMA written as an interpolation.
+        n = jax.tree.map(lambda g, n_: g * g + b2 * (n_ - g * g), updates, state.n)
+        t = numerics.safe_increment(state.t)
+        n_hat = tu.tree_bias_correction(n, b2, t)
+        new_updates = jax.tree.map(
+            lambda m_, g, v: (m_ + alpha_t * g) / (jnp.sqrt(v + eps_root) + eps),
+            m,
+            updates,
+            n_hat,
+        )
+        return new_updates, ScaleBySimplifiedAdEMAMixState(t=t, m=m, n=n)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def simplified_ademamix(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.99,
+    b2: jax.typing.ArrayLike = 0.95,
+    alpha: ScalarOrSchedule = 0.0,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    weight_decay: jax.typing.ArrayLike = 0.0,
+    mask: Any | Callable[[Params], Any] | None = None,
+) -> GradientTransformation:
+    """Simplified AdEMAMix (Morwani et al., 2025, arXiv:2502.02431).
+
+    ``u = -lr * ((m + alpha * g) / (sqrt(n_hat + eps_root) + eps)
+    + weight_decay * p)`` with ``m = b1 m + g``. ``alpha = 0`` recovers Adam
+    up to a rescaling of the learning rate and ``b1``.
+
+    Args:
+      learning_rate: a number or a schedule of the step count.
+      b1, b2, alpha, eps, eps_root: see :func:`scale_by_simplified_ademamix`.
+      weight_decay: coefficient of ``params`` added before the learning rate.
+      mask: which parameters are decayed (tree or function of the params).
+    """
+    return chain(
+        scale_by_simplified_ademamix(
+            b1=b1, b2=b2, alpha=alpha, eps=eps, eps_root=eps_root
+        ),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,245 @@
+"""DoG and DoWG: parameter-free step sizes from distance over gradients.
+
+DoG (Ivgi, Hinder & Carmon, 2023, "DoG is SGD's Best Friend: A
+Parameter-Free Dynamic Step Size Schedule", arXiv:2302.12022) scales the
+gradient by the largest distance travelled from the initial point over the
+root of the summed squared gradient norms:
+
+.. math::
+
+   \\bar r_t = \\max(\\bar r_{t-1}, \\|x_t - x_0\\|), \\qquad
+   \\eta_t = \\frac{\\bar r_t}{\\sqrt{\\sum_{i\\le t} \\|g_i\\|^2 + \\epsilon}}.
+
+:math:`\\bar r_0 = r_\\epsilon` comes from ``init_step``: ``("distance", r)``
+gives :math:`r_\\epsilon = r`; ``("heuristic", c)`` gives
+:math:`c (1 + \\|x_0\\|)`; ``("learning_rate", \\eta_0)`` uses :math:`\\eta_0`
+for the first step and :math:`r_\\epsilon = 0`.
+
+DoWG (Khaled, Mishchenko & Jin, 2023, "DoWG Unleashed: An Efficient Universal
+Parameter-Free Gradient Descent Method", arXiv:2305.16284) weights the
+gradient norms by the squared distance estimate:
+
+.. math::
+
+   \\bar r_t^2 = \\max(\\bar r_{t-1}^2, \\|x_t - x_0\\|^2), \\quad
+   v_t = v_{t-1} + \\bar r_t^2 \\|g_t\\|^2, \\quad
+   \\eta_t = \\frac{\\bar r_t^2}{\\sqrt{v_t} + \\epsilon}.
+
+Both norms are global (over the whole parameter tree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import tree_utils as tu
+from tsx._base import GradientTransformation, Params, ScalarOrSchedule, identity
+from tsx._combine import chain
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import check_non_negative, check_positive
+
+__all__ = ["DoGState", "DoWGState", "dog", "dowg", "scale_by_dog", "scale_by_dowg"]
+
+_INIT_STEP_TYPES = ("distance", "learning_rate", "heuristic")
+
+
+class DoGState(NamedTuple):
+    """State of :func:`scale_by_dog`.
+
+    Attributes:
+      is_init_step: True until the first update (bool scalar).
+      init_params: the initial parameters :math:`x_0`.
+      max_dist: :math:`\\bar r_t`, the largest distance from :math:`x_0`.
+      sum_sq_norm_grads: :math:`\\sum \\|g\\|^2`.
+    """
+
+    is_init_step: jax.Array
+    init_params: Any
+    max_dist: jax.Array
+    sum_sq_norm_grads: jax.Array
+
+
+class DoWGState(NamedTuple):
+    """State of :func:`scale_by_dowg`.
+
+    Attributes:
+      init_params: the initial parameters :math:`x_0`.
+      weighted_sq_norm_grads: :math:`v_t = \\sum \\bar r_i^2 \\|g_i\\|^2`.
+      estim_sq_dist: :math:`\\bar r_t^2`.
+    """
+
+    init_params: Any
+    weighted_sq_norm_grads: jax.Array
+    estim_sq_dist: jax.Array
+
+
+def _need_params(name: str, params: Any) -> None:
+    if params is None:
+        raise ValueError(
+            f"{name} needs the parameters: call update(updates, state, params)."
+        )
+
+
+def scale_by_dog(
+    init_step: tuple[
+        Literal["distance", "learning_rate", "heuristic"], jax.typing.ArrayLike
+    ],
+    eps: jax.typing.ArrayLike = 1e-8,
+) -> GradientTransformation:
+    """Scale updates by DoG's step size :math:`\\eta_t` (see the module docs).
+
+    Args:
+      init_step: ``(kind, value)`` with kind ``"distance"``, ``"heuristic"``
+        or ``"learning_rate"``, fixing the initial distance estimate.
+      eps: added to the summed squared gradient norms inside the root.
+    """
+    try:
+        kind, value = init_step
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"init_step must be a pair (kind, value), got init_step={init_step!r}."
+        ) from None
+    if kind not in _INIT_STEP_TYPES:
+        raise ValueError(
+            f"init_step kind must be one of {_INIT_STEP_TYPES}, got "
+            f"init_step={init_step!r}."
+        )
+    if kind == "learning_rate":
+        check_non_negative("init_step", value)
+    else:
+        check_positive("init_step", value)
+    check_non_negative("eps", eps)
+
+    def init_fn(params):
+        dtype = tu.tree_dtype(params, "lowest")
+        if kind == "distance":
+            r_eps = value
+        elif kind == "heuristic":
+            r_eps = value * (1 + tu.tree_norm(params))
+        else:
+            r_eps = 0.0
+        return DoGState(
+            is_init_step=jnp.asarray(True),
+            init_params=params,
+            max_dist=jnp.asarray(r_eps, dtype=dtype),
+            sum_sq_norm_grads=jnp.asarray(0.0, dtype=dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        _need_params("dog", params)
+        dist = tu.tree_norm(tu.tree_sub(state.init_params, params))
+        max_dist = jnp.maximum(state.max_dist, dist)
+        sum_sq = state.sum_sq_norm_grads + tu.tree_norm(updates, squared=True)
+        step = max_dist / jnp.sqrt(sum_sq + eps)
+        if kind == "learning_rate":
+            step = jnp.where(state.is_init_step, value, step)
+        return tu.tree_scale(step, updates), DoGState(
+            is_init_step=jnp.asarray(False),
+            init_params=state.init_params,
+            max_dist=max_dist,
+            sum_sq_norm_grads=sum_sq,
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def dog(
+    learning_rate: ScalarOrSchedule = 1.0,
+    init_step: tuple[
+        Literal["distance", "learning_rate", "heuristic"], jax.typing.ArrayLike
+    ] = ("heuristic", 1e-6),
+    eps: jax.typing.ArrayLike = 1e-8,
+    weight_decay: jax.typing.ArrayLike | None = None,
+    mask: Any | Callable[[Params], Any] | None = None,
+) -> GradientTransformation:
+    """Distance over Gradients (Ivgi et al., 2023, arXiv:2302.12022).
+
+    ``u_t = -lr_t * eta_t * (g_t + weight_decay * x_t)``; ``learning_rate`` is
+    a multiplier of DoG's own step (1 by default, or a schedule).
+
+    Args:
+      learning_rate: multiplier of the DoG step size.
+      init_step: initial distance estimate, see :func:`scale_by_dog`.
+      eps: added inside the square root of the summed squared norms.
+      weight_decay: if not None, ``weight_decay * params`` is added to the
+        gradients first.
+      mask: which parameters are decayed (tree or function of the params).
+    """
+    return chain(
+        add_decayed_weights(weight_decay, mask)
+        if weight_decay is not None
+        else identity(),
+        scale_by_dog(init_step, eps),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def scale_by_dowg(
+    init_estim_sq_dist: jax.typing.ArrayLike | None = None,
+    eps: jax.typing.ArrayLike = 1e-4,
+) -> GradientTransformation:
+    """Scale updates by DoWG's step size :math:`\\eta_t` (see the module docs).
+
+    Args:
+      init_estim_sq_dist: initial squared distance estimate (default ``eps``).
+      eps: added to the denominator, and the default initial estimate.
+    """
+    if init_estim_sq_dist is not None:
+        check_positive("init_estim_sq_dist", init_estim_sq_dist)
+    check_non_negative("eps", eps)
+
+    def init_fn(params):
+        dtype = tu.tree_dtype(params, "lowest")
+        r2 = eps if init_estim_sq_dist is None else init_estim_sq_dist
+        return DoWGState(
+            init_params=params,
+            weighted_sq_norm_grads=jnp.asarray(0.0, dtype=dtype),
+            estim_sq_dist=jnp.asarray(r2, dtype=dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        _need_params("dowg", params)
+        sq_dist = tu.tree_norm(tu.tree_sub(state.init_params, params), squared=True)
+        estim_sq_dist = jnp.maximum(state.estim_sq_dist, sq_dist)
+        weighted = (
+            estim_sq_dist * tu.tree_norm(updates, squared=True)
+            + state.weighted_sq_norm_grads
+        )
+        step = estim_sq_dist / (jnp.sqrt(weighted) + eps)
+        return tu.tree_scale(step, updates), state._replace(
+            estim_sq_dist=estim_sq_dist, weighted_sq_norm_grads=weighted
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def dowg(
+    learning_rate: ScalarOrSchedule = 1.0,
+    init_estim_sq_dist: jax.typing.ArrayLike | None = None,
+    eps: jax.typing.ArrayLike = 1e-4,
+    weight_decay: jax.typing.ArrayLike | None = None,
+    mask: Any | Callable[[Params], Any] | None = None,
+) -> GradientTransformation:
+    """Distance over Weighted Gradients (Khaled et al., 2023, arXiv:2305.16284).
+
+    ``u_t = -lr_t * eta_t * (g_t + weight_decay * x_t)``.
+
+    Args:
+      learning_rate: multiplier of the DoWG step size (number or schedule).
+      init_estim_sq_dist: initial squared distance estimate (default ``eps``).
+      eps: added to the denominator.
+      weight_decay: if not None, ``weight_decay * params`` is added first.
+      mask: which parameters are decayed (tree or function of the params).
+    """
+    return chain(
+        add_decayed_weights(weight_decay, mask)
+        if weight_decay is not None
+        else identity(),
+        scale_by_dowg(init_estim_sq_dist, eps),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,292 @@
+"""GaLore: run an optimizer on low-rank projections of the gradients.
+
+Zhao et al. (2024), "GaLore: Memory-Efficient LLM Training by Gradient
+Low-Rank Projection", arXiv:2403.03507. A matrix gradient :math:`G \\in
+\\mathbb{R}^{m\\times n}` is projected onto its top-:math:`r` singular
+subspace, the base optimizer (Adam by default) keeps its moments for the small
+:math:`r`-dimensional proxy, and its output is projected back:
+
+.. math::
+
+   m \\ge n:\\; R = P^\\top G,\\; U = \\alpha P\\, \\rho(R); \\qquad
+   m < n:\\; R = G Q,\\; U = \\alpha\\, \\rho(R)\\, Q^\\top,
+
+with :math:`P` (:math:`Q`) the first :math:`r` left (right) singular vectors
+of :math:`G`, recomputed by SVD every ``update_proj_gap`` steps (at steps 0,
+gap, 2 gap, ...), :math:`\\rho` the base optimizer and :math:`\\alpha` =
+``scale``. Tensors of rank > 2 are first reshaped to matrices following their
+:class:`GaLoreDimensionNumbers`; parameters without dimension numbers (by
+default, everything that is not 2-D) go to the base optimizer at full size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx._base import GradientTransformation, OptState, Params, ScalarOrSchedule
+from tsx._combine import chain
+from tsx.optimizers._adam import scale_by_adam
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import check_non_negative
+
+__all__ = [
+    "GaLoreDimensionNumbers",
+    "GaLoreState",
+    "galore",
+    "scale_by_galore",
+]
+
+ReshapeFn = Callable[[jax.Array], jax.Array]
+
+
+class GaLoreDimensionNumbers(NamedTuple):
+    """How to see a tensor as a matrix: rows from ``reduction_axis``, columns
+    from ``output_axis`` (each an int or a sequence; together all the axes)."""
+
+    reduction_axis: Sequence[int] | int = 0
+    output_axis: Sequence[int] | int = 1
+
+
+GaLoreDimNumsOrFn = GaLoreDimensionNumbers | Params | Callable[[Params], Params | None]
+
+
+class GaLoreState(NamedTuple):
+    """State of :func:`scale_by_galore`.
+
+    Attributes:
+      count: steps taken (int32).
+      base_optimizer_state: the base optimizer's state, built on the
+        low-rank proxies (full-size leaves where no projection applies).
+      projector: per leaf, the projection matrix (``(m, r)`` or ``(n, r)``),
+        or an empty ``(0, 0)`` array where no projection applies.
+    """
+
+    count: jax.Array
+    base_optimizer_state: OptState
+    projector: Any
+
+
+def _is_dim_nums(x: Any) -> bool:
+    return isinstance(x, GaLoreDimensionNumbers)
+
+
+def _is_dim_nums_or_none(x: Any) -> bool:
+    return x is None or isinstance(x, GaLoreDimensionNumbers)
+
+
+def _axes(x: jax.Array, spec: Sequence[int] | int) -> tuple[int, ...]:
+    spec = (spec,) if isinstance(spec, int) else tuple(spec)
+    return tuple(ax % x.ndim for ax in spec)
+
+
+def _matrix_view(
+    x: jax.Array, dim_nums: GaLoreDimensionNumbers
+) -> tuple[ReshapeFn, ReshapeFn]:
+    """Functions flattening ``x`` to ``(rows, cols)`` and restoring it."""
+    if x.ndim < 2:
+        raise ValueError(f"GaLore needs tensors of rank >= 2, got shape {x.shape}.")
+    rows = _axes(x, dim_nums.reduction_axis)
+    cols = _axes(x, dim_nums.output_axis)
+    if set(rows) & set(cols):
+        raise ValueError(
+            f"GaLore reduction axes {rows} and output axes {cols} overlap "
+            f"(dimension numbers {dim_nums} for shape {x.shape})."
+        )
+    if len(set(rows) | set(cols)) != x.ndim:
+        raise ValueError(
+            f"GaLore dimension numbers must name every axis: reduction {rows}, "
+            f"output {cols} for a tensor of rank {x.ndim}."
+        )
+    order = rows + cols
+    inverse = tuple(sorted(range(x.ndim), key=lambda i: order[i]))
+    permuted_shape = tuple(x.shape[a] for a in order)
+    n_rows = math.prod(x.shape[a] for a in rows)
+    n_cols = math.prod(x.shape[a] for a in cols)
+
+    def to_matrix(y):
+        return y.transpose(order).reshape(n_rows, n_cols)
+
+    def from_matrix(y):
+        return y.reshape(permuted_shape).transpose(inverse)
+
+    return to_matrix, from_matrix
+
+
+def scale_by_galore(
+    rank: int = 128,
+    update_proj_gap: int = 200,
+    scale: float = 1.0,
+    base_optimizer: GradientTransformation | None = None,
+    weight_dimension_numbers: GaLoreDimNumsOrFn | None = None,
+) -> GradientTransformation:
+    """Run ``base_optimizer`` on GaLore's low-rank gradient projections.
+
+    Args:
+      rank: projection rank :math:`r` (capped at ``min(m, n)`` per matrix).
+      update_proj_gap: steps between SVD refreshes of the projectors (> 0).
+      scale: :math:`\\alpha`, multiplies the projected-back update.
+      base_optimizer: transformation run on the projections (default
+        :func:`tsx.scale_by_adam`); it gets no ``params``.
+      weight_dimension_numbers: which leaves are projected and how they are
+        viewed as matrices: ``None`` projects exactly the 2-D leaves; one
+        :class:`GaLoreDimensionNumbers` applies to every leaf of rank >= 2; a
+        tree (with ``None`` for unprojected leaves) or a function of the
+        params returning such a tree gives per-leaf control.
+    """
+    if base_optimizer is None:
+        base_optimizer = scale_by_adam()
+    if isinstance(rank, bool) or not isinstance(rank, int):
+        raise ValueError(f"rank must be a positive int, got rank={rank!r}.")
+    if rank <= 0:
+        raise ValueError(f"rank must be a positive int, got rank={rank!r}.")
+    if isinstance(update_proj_gap, int) and update_proj_gap <= 0:
+        raise ValueError(
+            f"update_proj_gap must be > 0, got update_proj_gap={update_proj_gap!r}."
+        )
+    check_non_negative("scale", scale)
+
+    def dim_nums_for(tree):
+        spec = weight_dimension_numbers
+        if spec is None:
+            return jax.tree.map(
+                lambda p: GaLoreDimensionNumbers() if p.ndim == 2 else None, tree
+            )
+        if callable(spec):
+            return spec(tree)
+        if _is_dim_nums(spec):
+            return jax.tree.map(lambda p: spec if p.ndim >= 2 else None, tree)
+        return spec
+
+    def split_pairs(tree, pairs):
+        return jax.tree.transpose(
+            jax.tree.structure(tree), jax.tree.structure((0, 0)), pairs
+        )
+
+    def shapes(p, dim_nums):
+        """(empty projector, low-rank proxy) for initialising the states."""
+        if dim_nums is None:
+            return jnp.zeros((0, 0), dtype=p.dtype), jnp.zeros_like(p)
+        to_matrix, _ = _matrix_view(p, dim_nums)
+        m, n = to_matrix(p).shape
+        r = min(rank, m, n)
+        if m >= n:
+            return jnp.zeros((m, r), p.dtype), jnp.zeros((r, n), p.dtype)
+        return jnp.zeros((n, r), p.dtype), jnp.zeros((m, r), p.dtype)
+
+    def init_fn(params):
+        if not jax.tree.leaves(params):
+            return GaLoreState(
+                count=jnp.zeros([], jnp.int32),
+                base_optimizer_state=base_optimizer.init(params),
+                projector=params,
+            )
+        pairs = jax.tree.map(
+            shapes, params, dim_nums_for(params), is_leaf=_is_dim_nums_or_none
+        )
+        projectors, proxies = split_pairs(params, pairs)
+        return GaLoreState(
+            count=jnp.zeros([], jnp.int32),
+            base_optimizer_state=base_optimizer.init(proxies),
+            projector=projectors,
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        refresh = (state.count % update_proj_gap) == 0
+        dim_nums = dim_nums_for(updates)
+
+        def project(g, old, dn):
+            if dn is None:
+                return g, old
+            to_matrix, _ = _matrix_view(g, dn)
+            g2 = to_matrix(g)
+            m, n = g2.shape
+            r = min(rank, m, n)
+            # The SVD runs in float32 whatever the gradient dtype.
+            if m >= n:
+
+                def left():
+                    u = jnp.linalg.svd(g2.astype(jnp.float32), full_matrices=False)[0]
+                    return u[:, :r].astype(g.dtype)
+
+                projector = jax.lax.cond(refresh, left, lambda: old)
+                return projector.T @ g2, projector
+
+            def right():
+                vh = jnp.linalg.svd(g2.astype(jnp.float32), full_matrices=False)[2]
+                return vh[:r, :].T.astype(g.dtype)
+
+            projector = jax.lax.cond(refresh, right, lambda: old)
+            return g2 @ projector, projector
+
+        def project_back(low, projector, g, dn):
+            if dn is None:
+                return low
+            to_matrix, from_matrix = _matrix_view(g, dn)
+            m, n = to_matrix(g).shape
+            full = projector @ low if m >= n else low @ projector.T
+            return (scale * from_matrix(full)).astype(g.dtype)
+
+        pairs = jax.tree.map(
+            project, updates, state.projector, dim_nums, is_leaf=_is_dim_nums_or_none
+        )
+        low_rank, projectors = split_pairs(updates, pairs)
+        low_updates, base_state = base_optimizer.update(
+            low_rank, state.base_optimizer_state, None
+        )
+        new_updates = jax.tree.map(
+            project_back,
+            low_updates,
+            projectors,
+            updates,
+            dim_nums,
+            is_leaf=_is_dim_nums_or_none,
+        )
+        return new_updates, GaLoreState(
+            count=numerics.safe_int32_increment(state.count),
+            base_optimizer_state=base_state,
+            projector=projectors,
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def galore(
+    learning_rate: ScalarOrSchedule,
+    rank: int = 128,
+    update_proj_gap: int = 200,
+    scale: float = 1.0,
+    base_optimizer: GradientTransformation | None = None,
+    weight_decay: jax.typing.ArrayLike = 0.0,
+    mask: Any | Callable[[Params], Any] | None = None,
+    weight_dimension_numbers: GaLoreDimNumsOrFn | None = None,
+) -> GradientTransformation:
+    """GaLore (Zhao et al., 2024, arXiv:2403.03507) with a learning rate.
+
+    ``u = -lr * (galore_update + weight_decay * p)``; see
+    :func:`scale_by_galore` for ``rank``, ``update_proj_gap``, ``scale``,
+    ``base_optimizer`` and ``weight_dimension_numbers``.
+
+    Args:
+      learning_rate: a number or a schedule of the step count.
+      weight_decay: coefficient of ``params`` added before the learning rate.
+      mask: which parameters are decayed (tree or function of the params).
+    """
+    return chain(
+        scale_by_galore(
+            rank=rank,
+            update_proj_gap=update_proj_gap,
+            scale=scale,
+            base_optimizer=base_optimizer,
+            weight_dimension_numbers=weight_dimension_numbers,
+        ),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

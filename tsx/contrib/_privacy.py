@@ -1,0 +1,148 @@
+"""Differentially private gradient aggregation (DP-SGD).
+
+Abadi et al. (2016), "Deep Learning with Differential Privacy",
+arXiv:1607.00133. Each example's gradient :math:`g_b` (the whole tree, one
+vector) is clipped to norm at most :math:`C`, the clipped gradients are
+summed, Gaussian noise of standard deviation :math:`\\sigma C` is added, and
+the result is averaged over the batch of :math:`B` examples:
+
+.. math::
+
+   \\tilde g = \\frac{1}{B}\\left(\\sum_b g_b \\min\\!\\left(1,
+   \\frac{C}{\\|g_b\\|}\\right) + \\mathcal{N}(0, \\sigma^2 C^2 I)\\right).
+
+The gradients given to ``update`` must be per-example: every leaf has the
+batch on axis 0 (for example from ``jax.vmap(jax.grad(loss))``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx._base import GradientTransformation, ScalarOrSchedule, identity
+from tsx._combine import chain
+from tsx.transforms._per_example import per_example_global_norm_clip
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._trace import trace
+from tsx.validation import check_in_range, check_non_negative
+
+__all__ = [
+    "DifferentiallyPrivateAggregateState",
+    "differentially_private_aggregate",
+    "dpsgd",
+]
+
+
+class DifferentiallyPrivateAggregateState(NamedTuple):
+    """State of :func:`differentially_private_aggregate`: the PRNG key."""
+
+    rng_key: jax.Array
+
+
+def _as_key(key: jax.Array | int) -> jax.Array:
+    """A typed PRNG key from a typed key, a raw ``uint32[2]`` key or a seed."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    if isinstance(key, jax.Array) and key.shape == (2,) and key.dtype == jnp.uint32:
+        # tsx leniency: an old-style jax.random.PRNGKey(seed) is wrapped too.
+        return jax.random.wrap_key_data(key)
+    return jax.random.key(key)
+
+
+def differentially_private_aggregate(
+    l2_norm_clip: jax.typing.ArrayLike,
+    noise_multiplier: jax.typing.ArrayLike,
+    key: jax.Array | int | None = None,
+    *,
+    seed: int | None = None,
+) -> GradientTransformation:
+    """Clip per-example gradients, sum, add Gaussian noise, average.
+
+    Args:
+      l2_norm_clip: :math:`C`, the bound on each example's gradient norm.
+      noise_multiplier: :math:`\\sigma`, noise std relative to :math:`C`.
+      key: PRNG key (typed, or a seed int) for the noise. Defaults to
+        ``jax.random.key(0)`` with a warning.
+      seed: deprecated spelling of an int ``key``.
+
+    The output has no batch axis. State: the PRNG key, split every step.
+    """
+    check_non_negative("l2_norm_clip", l2_norm_clip)
+    check_non_negative("noise_multiplier", noise_multiplier)
+    if seed is not None:
+        warnings.warn(
+            '"seed" is deprecated; pass key=jax.random.key(seed) (or the int as key).',
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if key is not None:
+            raise ValueError(
+                f"pass only one of key and seed, got key={key!r} and seed={seed!r}."
+            )
+        key = jax.random.key(seed)
+    if key is None:
+        warnings.warn(
+            "differentially_private_aggregate: no key given, using "
+            "jax.random.key(0); pass key= to choose the noise.",
+            stacklevel=2,
+        )
+        key = jax.random.key(0)
+    key = _as_key(key)
+    noise_std = l2_norm_clip * noise_multiplier
+
+    def init_fn(params):
+        del params
+        return DifferentiallyPrivateAggregateState(rng_key=key)
+
+    def update_fn(updates, state, params=None):
+        del params
+        leaves, treedef = jax.tree.flatten(updates)
+        batch = leaves[0].shape[0]
+        clipped, _ = per_example_global_norm_clip(leaves, l2_norm_clip)
+        new_key, *keys = jax.random.split(state.rng_key, len(leaves) + 1)
+        noised = [
+            (g + noise_std * jax.random.normal(k, g.shape, g.dtype)) / batch
+            for g, k in zip(clipped, keys, strict=True)
+        ]
+        return jax.tree.unflatten(treedef, noised), DifferentiallyPrivateAggregateState(
+            rng_key=new_key
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def dpsgd(
+    learning_rate: ScalarOrSchedule,
+    l2_norm_clip: jax.typing.ArrayLike,
+    noise_multiplier: jax.typing.ArrayLike,
+    seed: int,
+    momentum: jax.typing.ArrayLike | None = None,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """DP-SGD (Abadi et al., 2016): private aggregation, then SGD (+ momentum).
+
+    Args:
+      learning_rate: a number or a schedule of the step count.
+      l2_norm_clip: per-example gradient norm bound :math:`C`.
+      noise_multiplier: :math:`\\sigma`.
+      seed: seed of the noise's PRNG key (``jax.random.key(seed)``).
+      momentum: if not None, the decay of a :func:`~tsx.trace` momentum.
+      nesterov: Nesterov momentum.
+    """
+    if momentum is not None:
+        check_in_range("momentum", momentum, 0.0, 1.0, high_inclusive=True)
+    return chain(
+        differentially_private_aggregate(
+            l2_norm_clip=l2_norm_clip,
+            noise_multiplier=noise_multiplier,
+            key=jax.random.key(seed),
+        ),
+        trace(decay=momentum, nesterov=nesterov)
+        if momentum is not None
+        else identity(),
+        scale_by_learning_rate(learning_rate),
+    )

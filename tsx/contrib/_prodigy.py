@@ -1,0 +1,166 @@
+"""Prodigy: D-Adaptation with a faster-growing distance estimate.
+
+Mishchenko & Defazio (2023), "Prodigy: An Expeditiously Adaptive
+Parameter-Free Learner", arXiv:2306.06101. Adam is run on
+:math:`d_k`-scaled gradients :math:`d_k g_k`, and :math:`d_k` (a lower bound
+on the distance to the solution) is updated from the weighted correlation of
+gradients with the distance travelled:
+
+.. math::
+
+   \\lambda_k = \\gamma_k d_k \\frac{\\sqrt{1-\\beta_2^{k}}}{1-\\beta_1^{k}}, \\quad
+   r_k = \\beta_3 r_{k-1} + \\frac{d_k}{d_0}\\lambda_k
+         \\langle g_k, x_0 - x_k\\rangle, \\quad
+   s_k = \\beta_3 s_{k-1} + \\frac{\\lambda_k}{d_0} d_k g_k,
+
+   d_{k+1} = \\max\\!\\left(d_k, c\\, \\frac{r_k}{\\|s_k\\|_1}\\right), \\qquad
+   x_{k+1} = x_k - \\lambda_k \\left(\\frac{m_k}{\\sqrt{v_k} + d_k\\epsilon}
+   + w\\, x_k\\right),
+
+with :math:`m_k, v_k` Adam's moments of :math:`d_k g_k`, :math:`\\beta_3 =
+\\sqrt{\\beta_2}` by default and :math:`c` = ``estim_lr_coef``. With
+``safeguard_warmup`` the step :math:`\\lambda_k` in :math:`s_k` is replaced by
+:math:`d_k` (no learning-rate warmup factor).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule
+from tsx.validation import (
+    check_in_range,
+    check_non_negative,
+    check_positive,
+    check_schedule_or_non_negative,
+)
+
+__all__ = ["ProdigyState", "prodigy"]
+
+
+class ProdigyState(NamedTuple):
+    """State of :func:`prodigy`.
+
+    Attributes:
+      exp_avg: first moment of the scaled gradients :math:`d g`.
+      exp_avg_sq: second moment of the scaled gradients.
+      grad_sum: :math:`s_k`.
+      params0: the initial parameters :math:`x_0`.
+      estim_lr: :math:`d_k` (scalar, params' dtype).
+      numerator_weighted: :math:`r_k` (scalar, params' dtype).
+      count: steps taken (int32).
+    """
+
+    exp_avg: Any
+    exp_avg_sq: Any
+    grad_sum: Any
+    params0: Any
+    estim_lr: jax.Array
+    numerator_weighted: jax.Array
+    count: jax.Array
+
+
+def prodigy(
+    learning_rate: ScalarOrSchedule = 1.0,
+    betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+    beta3: jax.typing.ArrayLike | None = None,
+    eps: jax.typing.ArrayLike = 1e-8,
+    estim_lr0: jax.typing.ArrayLike = 1e-6,
+    estim_lr_coef: jax.typing.ArrayLike = 1.0,
+    weight_decay: jax.typing.ArrayLike = 0.0,
+    safeguard_warmup: bool = False,
+) -> GradientTransformationExtraArgs:
+    """Prodigy (Mishchenko & Defazio, 2023, arXiv:2306.06101).
+
+    Args:
+      learning_rate: multiplier :math:`\\gamma_k` of the adapted step (number
+        or schedule; 1 unless warming up or decaying).
+      betas: ``(beta1, beta2)`` of Adam's moments, each in [0, 1).
+      beta3: decay of :math:`r_k` and :math:`s_k` (default ``sqrt(beta2)``).
+      eps: added to the denominator, relative to :math:`d_k`.
+      estim_lr0: initial estimate :math:`d_0` (> 0).
+      estim_lr_coef: :math:`c`, multiplies the new estimate.
+      weight_decay: decoupled weight decay, scaled by the step.
+      safeguard_warmup: leave the learning rate out of :math:`s_k`.
+
+    Needs ``params`` in ``update``.
+    """
+    check_schedule_or_non_negative("learning_rate", learning_rate)
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got betas={betas!r}.")
+    beta1, beta2 = betas
+    check_in_range("betas[0]", beta1, 0.0, 1.0)
+    check_in_range("betas[1]", beta2, 0.0, 1.0)
+    if beta3 is None:
+        beta3 = beta2**0.5
+    else:
+        check_in_range("beta3", beta3, 0.0, 1.0)
+    check_non_negative("eps", eps)
+    check_positive("estim_lr0", estim_lr0)
+    check_non_negative("estim_lr_coef", estim_lr_coef)
+    check_non_negative("weight_decay", weight_decay)
+
+    def init_fn(params):
+        dtype = tu.tree_dtype(params, "lowest")
+        return ProdigyState(
+            exp_avg=tu.tree_zeros_like(params),
+            exp_avg_sq=tu.tree_zeros_like(params),
+            grad_sum=tu.tree_zeros_like(params),
+            params0=params,
+            estim_lr=jnp.asarray(estim_lr0, dtype=dtype),
+            numerator_weighted=jnp.zeros((), dtype=dtype),
+            count=jnp.zeros((), jnp.int32),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError(
+                "prodigy needs the parameters: call update(updates, state, params)."
+            )
+        d = state.estim_lr
+        count = numerics.safe_increment(state.count)
+        gamma = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        bias = ((1 - beta2**count) ** 0.5) / (1 - beta1**count)
+        step = jnp.asarray(d * gamma * bias, dtype=d.dtype)
+        dg = jax.tree.map(lambda g: d * g, updates)
+        travelled = jax.tree.map(lambda x0, x: x0 - x, state.params0, params)
+        inner = tu.tree_vdot(updates, travelled)
+        exp_avg = jax.tree.map(
+            lambda m, u: beta1 * m + (1 - beta1) * u, state.exp_avg, dg
+        )
+        exp_avg_sq = jax.tree.map(
+            lambda v, u: beta2 * v + (1 - beta2) * u * u, state.exp_avg_sq, dg
+        )
+        weight = d if safeguard_warmup else step
+        grad_sum = jax.tree.map(
+            lambda s, u: beta3 * s + weight * u / estim_lr0, state.grad_sum, dg
+        )
+        numerator = beta3 * state.numerator_weighted
+        numerator += (d / estim_lr0) * step * inner
+        denominator = tu.tree_sum(jax.tree.map(jnp.abs, grad_sum))
+        estim_lr = jnp.maximum(d, estim_lr_coef * numerator / denominator)
+        new_updates = jax.tree.map(
+            lambda m, v, p: (
+                -weight_decay * step * p - step * m / (jnp.sqrt(v) + d * eps)
+            ),
+            exp_avg,
+            exp_avg_sq,
+            params,
+        )
+        return new_updates, ProdigyState(
+            exp_avg=exp_avg,
+            exp_avg_sq=exp_avg_sq,
+            grad_sum=grad_sum,
+            params0=state.params0,
+            estim_lr=estim_lr,
+            numerator_weighted=numerator,
+            count=count,
+        )
+
+    return GradientTransformationExtraArgs(init_fn, update_fn)

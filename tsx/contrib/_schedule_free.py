@@ -1,0 +1,255 @@
+"""Schedule-Free optimization: averaging that replaces the learning-rate schedule.
+
+Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less
+Scheduled", arXiv:2405.15682. The base optimizer steps a sequence :math:`z`;
+the evaluation point :math:`x` is a weighted running average of the
+:math:`z`'s, and gradients are taken at their interpolation :math:`y`:
+
+.. math::
+
+   z_{t+1} = z_t + \\Delta_{base}(\\nabla f(y_t)), \\qquad
+   x_{t+1} = (1 - c_{t+1})\\, x_t + c_{t+1} z_{t+1}, \\qquad
+   y_{t+1} = \\beta_1 x_{t+1} + (1 - \\beta_1) z_{t+1},
+
+with weights :math:`c_{t+1} = w_{t+1} / \\sum_{i\\le t+1} w_i`,
+:math:`w_t = \\max_{i\\le t} \\gamma_i^{p}` (``weight_lr_power`` :math:`p`).
+The params the training loop holds are :math:`y`; evaluate the model at
+:math:`x`, recovered by :func:`schedule_free_eval_params`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    OptState,
+    ScalarOrSchedule,
+    with_extra_args_support,
+)
+from tsx._combine import chain
+from tsx.optimizers._rmsprop import scale_by_rms
+from tsx.optimizers._sgd import sgd
+from tsx.schedules._warmup import warmup_constant_schedule
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import (
+    check_in_range,
+    check_non_negative,
+    check_schedule_or_non_negative,
+)
+
+__all__ = [
+    "ScheduleFreeState",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
+]
+
+
+class ScheduleFreeState(NamedTuple):
+    """State of :func:`schedule_free`.
+
+    Attributes:
+      b1: the interpolation weight :math:`\\beta_1` (params' dtype).
+      weight_sum: :math:`\\sum w_i`.
+      step_count: 1 + steps taken (int32, starts at 1).
+      max_lr: the largest learning rate seen.
+      base_optimizer_state: the base optimizer's state.
+      z: the base optimizer's iterate :math:`z` (in ``state_dtype``).
+    """
+
+    b1: jax.Array
+    weight_sum: jax.Array
+    step_count: jax.Array
+    max_lr: jax.Array
+    base_optimizer_state: OptState
+    z: Any
+
+
+def schedule_free_eval_params(state: OptState, params: Any) -> Any:
+    """The evaluation point :math:`x = (y - (1 - \\beta_1) z) / \\beta_1`.
+
+    ``state`` is a :class:`ScheduleFreeState` (or a state with ``b1`` and
+    ``z``, e.g. from ``inject_hyperparams``) and ``params`` the :math:`y`
+    the training loop holds.
+    """
+    b1 = getattr(state, "b1", None)
+    z = getattr(state, "z", None)
+    if b1 is None or z is None:
+        raise ValueError(
+            "schedule_free_eval_params needs a ScheduleFreeState (with b1 and z), "
+            f"got {type(state).__name__}."
+        )
+    return jax.tree.map(lambda y, z_: (y - (1.0 - b1) * z_) / b1, params, z)
+
+
+def schedule_free(
+    base_optimizer: GradientTransformation,
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    weight_lr_power: jax.typing.ArrayLike = 2.0,
+    state_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Turn ``base_optimizer`` into its schedule-free version.
+
+    Args:
+      base_optimizer: the optimizer stepping :math:`z` (its learning rate
+        should equal ``learning_rate``; no decay schedule needed).
+      learning_rate: :math:`\\gamma_t`, used for the averaging weights (number
+        or schedule, e.g. a warmup).
+      b1: interpolation :math:`\\beta_1` between :math:`x` and :math:`z`, in
+        (0, 1].
+      weight_lr_power: :math:`p` in the weights :math:`w = \\gamma_{max}^p`.
+      state_dtype: dtype of :math:`z` (default: the params').
+
+    Needs ``params`` in ``update``; extra arguments reach the base optimizer.
+    """
+    check_schedule_or_non_negative("learning_rate", learning_rate)
+    check_in_range("b1", b1, 0.0, 1.0, low_inclusive=False, high_inclusive=True)
+    check_non_negative("weight_lr_power", weight_lr_power)
+    base_optimizer = with_extra_args_support(base_optimizer)
+
+    def init_fn(params):
+        dtype = tu.tree_dtype(params, "lowest")
+        z = params if state_dtype is None else tu.tree_cast(params, state_dtype)
+        return ScheduleFreeState(
+            b1=jnp.asarray(b1, dtype=dtype),
+            weight_sum=jnp.zeros([], dtype=dtype),
+            step_count=jnp.ones([], dtype=jnp.int32),
+            max_lr=jnp.zeros([], dtype=dtype),
+            base_optimizer_state=base_optimizer.init(params),
+            z=jax.tree.map(lambda t: t.copy(), z),
+        )
+
+    def update_fn(grads, state, params=None, **extra_args):
+        if params is None:
+            raise ValueError(
+                "schedule_free needs the parameters: call update(grads, state, params)."
+            )
+        lr = learning_rate
+        if callable(learning_rate):
+            lr = jnp.asarray(learning_rate(state.step_count), dtype=state.max_lr.dtype)
+        max_lr = jnp.maximum(state.max_lr, lr)
+        weight = max_lr**weight_lr_power
+        total = state.weight_sum + weight
+        # 0/0 before any positive learning rate (warmup from 0): no averaging
+        # yet (c = 0); a NaN weight is propagated rather than hidden.
+        c = jnp.where(
+            jnp.logical_or(jnp.isnan(weight), jnp.isnan(total)),
+            jnp.full(weight.shape, jnp.nan),
+            jnp.nan_to_num(weight / total, nan=0.0, posinf=jnp.inf),
+        )
+        base_updates, base_state = base_optimizer.update(
+            grads, state.base_optimizer_state, params, **extra_args
+        )
+        z = jax.tree.map(
+            lambda z_, u: jnp.asarray(z_ + u).astype(jnp.asarray(z_).dtype),
+            state.z,
+            base_updates,
+        )
+        x_prev = jax.tree.map(lambda y, z_: (y - (1.0 - b1) * z_) / b1, params, state.z)
+        x = jax.tree.map(lambda x_, z_: (1.0 - c) * x_ + c * z_, x_prev, z)
+        y = jax.tree.map(lambda x_, z_: b1 * x_ + (1.0 - b1) * z_, x, z)
+        return jax.tree.map(lambda a, b: a - b, y, params), ScheduleFreeState(
+            b1=state.b1,
+            weight_sum=total,
+            step_count=numerics.safe_increment(state.step_count),
+            max_lr=max_lr,
+            base_optimizer_state=base_state,
+            z=z,
+        )
+
+    return GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _with_warmup(learning_rate: Any, warmup_steps: int | None) -> Any:
+    if warmup_steps is None:
+        return learning_rate
+    return warmup_constant_schedule(
+        init_value=0, peak_value=learning_rate, warmup_steps=warmup_steps
+    )
+
+
+def schedule_free_sgd(
+    learning_rate: jax.typing.ArrayLike = 1.0,
+    warmup_steps: int | None = None,
+    b1: jax.typing.ArrayLike = 0.9,
+    weight_decay: jax.typing.ArrayLike | None = None,
+    weight_lr_power: jax.typing.ArrayLike = 2.0,
+    state_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Schedule-Free SGD (Defazio et al., 2024, arXiv:2405.15682).
+
+    Args:
+      learning_rate: the constant peak learning rate.
+      warmup_steps: if set, a linear warmup from 0 over this many steps.
+      b1: interpolation :math:`\\beta_1`.
+      weight_decay: if set, ``weight_decay * params`` is added to the
+        gradients (at :math:`y`).
+      weight_lr_power: :math:`p` of the averaging weights.
+      state_dtype: dtype of :math:`z`.
+    """
+    check_schedule_or_non_negative("learning_rate", learning_rate)
+    learning_rate = _with_warmup(learning_rate, warmup_steps)
+    optimizer = sgd(learning_rate)
+    if weight_decay is not None:
+        optimizer = chain(add_decayed_weights(weight_decay), optimizer)
+    return schedule_free(
+        optimizer,
+        learning_rate=learning_rate,
+        b1=b1,
+        weight_lr_power=weight_lr_power,
+        state_dtype=state_dtype,
+    )
+
+
+def schedule_free_adamw(
+    learning_rate: jax.typing.ArrayLike = 0.0025,
+    warmup_steps: int | None = None,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    weight_decay: jax.typing.ArrayLike = 0.0,
+    weight_lr_power: jax.typing.ArrayLike = 2.0,
+    state_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Schedule-Free AdamW (Defazio et al., 2024, arXiv:2405.15682).
+
+    The base optimizer is RMSProp with Adam's bias correction (``b2``,
+    ``eps`` outside the root), decoupled weight decay and the learning rate;
+    the momentum comes from the schedule-free averaging (``b1``).
+
+    Args:
+      learning_rate: the constant peak learning rate.
+      warmup_steps: if set, a linear warmup from 0 over this many steps.
+      b1: interpolation :math:`\\beta_1`.
+      b2: decay of the second moment, in [0, 1).
+      eps: added to the denominator outside the square root.
+      weight_decay: decoupled weight decay.
+      weight_lr_power: :math:`p` of the averaging weights.
+      state_dtype: dtype of :math:`z`.
+    """
+    check_schedule_or_non_negative("learning_rate", learning_rate)
+    check_in_range("b2", b2, 0.0, 1.0)
+    check_non_negative("eps", eps)
+    learning_rate = _with_warmup(learning_rate, warmup_steps)
+    optimizer = chain(
+        scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=True),
+        add_decayed_weights(weight_decay),
+        scale_by_learning_rate(learning_rate),
+    )
+    return schedule_free(
+        optimizer,
+        learning_rate=learning_rate,
+        b1=b1,
+        weight_lr_power=weight_lr_power,
+        state_dtype=state_dtype,
+    )

@@ -1,0 +1,303 @@
+"""Sophia: a clipped, diagonal-Hessian-preconditioned momentum method.
+
+Liu, Li, Hall, Liang & Ma (2024), "Sophia: A Scalable Stochastic
+Second-order Optimizer for Language Model Pre-training", arXiv:2305.14342.
+The momentum :math:`m_t` is divided elementwise by an EMA :math:`h_t` of a
+diagonal-Hessian estimate (refreshed every ``update_interval`` steps) and
+clipped, which caps the step where the curvature is small or negative:
+
+.. math::
+
+   m_t = \\beta_1 m_{t-1} + (1-\\beta_1) g_t, \\qquad
+   u_t = \\mathrm{clip}\\!\\left(\\frac{\\hat m_t}{\\max(\\gamma h_{t-1},
+   \\epsilon)}, \\rho\\right), \\qquad
+   h_t = \\beta_2 h_{t-k} + (1-\\beta_2)\\, \\hat h_t \\text{ every } k \\text{ steps},
+
+then :math:`x_{t+1} = x_t - \\eta_t (u_t + \\lambda x_t)`. The default
+estimator is Hutchinson's: for Rademacher :math:`v`,
+:math:`\\mathbb{E}[v \\odot (Hv)] = \\mathrm{diag}(H)` (Hutchinson, 1989).
+It needs the objective: pass ``obj_fn=`` (a function of the params) to
+``update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    Params,
+    ScalarOrSchedule,
+    with_extra_args_support,
+)
+from tsx._combine import chain
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import check_in_range, check_non_negative, check_positive
+
+__all__ = [
+    "HutchinsonState",
+    "SophiaState",
+    "hutchinson_estimator_diag_hessian",
+    "scale_by_sophia",
+    "sophia",
+]
+
+
+class HutchinsonState(NamedTuple):
+    """State of :func:`hutchinson_estimator_diag_hessian`: the PRNG key."""
+
+    key: jax.Array
+
+
+class SophiaState(NamedTuple):
+    """State of :func:`scale_by_sophia`.
+
+    Attributes:
+      count: steps taken (int32).
+      mu: momentum of the gradients.
+      nu: EMA of the diagonal-Hessian estimates.
+      hessian_fn_state: the estimator's state.
+    """
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    hessian_fn_state: Any
+
+
+def _rademacher_like(key: jax.Array, params: Any) -> Any:
+    """Independent +-1 entries shaped like ``params`` (one key per leaf)."""
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    signs = [
+        jax.random.rademacher(k, jnp.shape(x), jnp.float32)
+        for k, x in zip(keys, leaves, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, signs)
+
+
+def hutchinson_estimator_diag_hessian(
+    random_seed: jax.Array | None = None,
+) -> GradientTransformationExtraArgs:
+    """Hutchinson's estimate ``v * (H v)`` of the Hessian diagonal.
+
+    Args:
+      random_seed: PRNG key (default ``jax.random.PRNGKey(0)``); split at
+        every call.
+
+    ``update(updates, state, params, obj_fn=f)`` ignores ``updates`` and
+    returns ``v * (H v)`` with ``H`` the Hessian of ``f`` at ``params``
+    (computed as a forward-over-reverse Hessian-vector product).
+    """
+
+    def init_fn(params):
+        del params
+        key = random_seed if random_seed is not None else jax.random.PRNGKey(0)
+        return HutchinsonState(key=key)
+
+    def update_fn(updates, state, params=None, obj_fn=None, **extra_args):
+        del updates, extra_args
+        if params is None:
+            raise ValueError(
+                "hutchinson_estimator_diag_hessian needs the parameters: call "
+                "update(updates, state, params, obj_fn=f)."
+            )
+        if obj_fn is None:
+            raise ValueError(
+                "hutchinson_estimator_diag_hessian needs the objective: call "
+                "update(updates, state, params, obj_fn=f)."
+            )
+        key, subkey = jax.random.split(state.key)
+        signs = tu.tree_cast(
+            _rademacher_like(subkey, params), tu.tree_dtype(params, "lowest")
+        )
+        hvp = jax.jvp(jax.grad(obj_fn), (params,), (signs,))[1]
+        return jax.tree.map(lambda h, v: h * v, hvp, signs), HutchinsonState(key=key)
+
+    return GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# The default estimator (stateless until init; its key is fixed), shared.
+_DEFAULT_ESTIMATOR = hutchinson_estimator_diag_hessian()
+
+
+def _check_sophia(
+    b1: Any,
+    b2: Any,
+    eps: Any,
+    gamma: Any,
+    clip_threshold: Any,
+    update_interval: Any,
+    verbose: bool,
+    print_every: Any,
+) -> None:
+    check_in_range("b1", b1, 0.0, 1.0)
+    check_in_range("b2", b2, 0.0, 1.0)
+    check_non_negative("eps", eps)
+    check_non_negative("gamma", gamma)
+    if clip_threshold is not None:
+        check_positive("clip_threshold", clip_threshold)
+    check_positive("update_interval", update_interval)
+    if verbose:
+        check_positive("print_win_rate_every_n_steps", print_every)
+
+
+def scale_by_sophia(
+    b1: jax.typing.ArrayLike = 0.965,
+    b2: jax.typing.ArrayLike = 0.99,
+    eps: jax.typing.ArrayLike = 1e-8,
+    gamma: jax.typing.ArrayLike = 0.01,
+    clip_threshold: jax.typing.ArrayLike | None = 1.0,
+    update_interval: jax.typing.ArrayLike = 10,
+    hessian_diagonal_fn: GradientTransformation = _DEFAULT_ESTIMATOR,
+    mu_dtype: Any | None = None,
+    verbose: bool = False,
+    print_win_rate_every_n_steps: jax.typing.ArrayLike = 0,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Sophia's preconditioned, clipped momentum (no learning rate).
+
+    Args:
+      b1: momentum decay, in [0, 1).
+      b2: decay of the Hessian-diagonal EMA, in [0, 1).
+      eps: floor of the denominator ``gamma * h``.
+      gamma: scale of the Hessian estimate in the denominator.
+      clip_threshold: :math:`\\rho`, elementwise clip of the step (``None``:
+        no clipping).
+      update_interval: :math:`k`, steps between Hessian estimates (estimated
+        at steps 0, k, 2k, ...).
+      hessian_diagonal_fn: the estimator, a transformation called as
+        ``update(grads, state, params=params, **extra_args)``.
+      mu_dtype: dtype of the momentum (default: the parameters').
+      verbose: print the fraction of unclipped coordinates ("win rate").
+      print_win_rate_every_n_steps: how often, when ``verbose``.
+      nu_dtype: dtype of the Hessian EMA (tsx addition; default: the
+        parameters', as in Optax).
+
+    Extra arguments of ``update`` (e.g. ``obj_fn=``) reach the estimator.
+    """
+    _check_sophia(
+        b1,
+        b2,
+        eps,
+        gamma,
+        clip_threshold,
+        update_interval,
+        verbose,
+        print_win_rate_every_n_steps,
+    )
+    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
+    estimator = with_extra_args_support(hessian_diagonal_fn)
+
+    def init_fn(params):
+        return SophiaState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tu.tree_zeros_like(params, dtype=mu_dtype),
+            nu=tu.tree_zeros_like(params, dtype=nu_dtype),
+            hessian_fn_state=estimator.init(params),
+        )
+
+    def update_fn(updates, state, params=None, **estimator_kwargs):
+        if params is None:
+            raise ValueError(
+                "sophia needs the parameters: call update(updates, state, params, "
+                "obj_fn=f)."
+            )
+        count = numerics.safe_int32_increment(state.count)
+        grads = updates
+        mu = tu.tree_update_moment(updates, state.mu, b1, 1)
+        mu_hat = tu.tree_bias_correction(mu, b1, count)
+        steps = jax.tree.map(
+            lambda m, h: m / jnp.maximum(gamma * h, eps), mu_hat, state.nu
+        )
+        if clip_threshold is not None:
+            if verbose:
+                unclipped = jax.tree.reduce(
+                    lambda a, b: a + b,
+                    jax.tree.map(lambda u: jnp.sum(jnp.abs(u) < clip_threshold), steps),
+                )
+                win_rate = unclipped / tu.tree_size(steps)
+                jax.lax.cond(
+                    count % print_win_rate_every_n_steps == 0,
+                    lambda: jax.debug.print("Sophia optimizer win rate: {}", win_rate),
+                    lambda: None,
+                )
+            steps = jax.tree.map(
+                lambda u: jnp.clip(u, -clip_threshold, clip_threshold), steps
+            )
+
+        def refresh(est_state, nu):
+            diag, est_state = estimator.update(
+                grads, est_state, params=params, **estimator_kwargs
+            )
+            new_nu = tu.tree_update_moment(diag, nu, b2, 1)
+            # Both branches of the cond must agree on dtypes (nu_dtype).
+            return est_state, tu.tree_cast_like(new_nu, nu)
+
+        est_state, nu = jax.lax.cond(
+            jnp.equal(state.count % update_interval, 0),
+            refresh,
+            lambda s, n: (s, n),
+            state.hessian_fn_state,
+            state.nu,
+        )
+        return steps, SophiaState(
+            count=count,
+            mu=tu.tree_cast_like(mu, state.mu),
+            nu=nu,
+            hessian_fn_state=est_state,
+        )
+
+    return GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def sophia(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.965,
+    b2: jax.typing.ArrayLike = 0.99,
+    eps: jax.typing.ArrayLike = 1e-8,
+    weight_decay: jax.typing.ArrayLike = 1e-4,
+    weight_decay_mask: Any | Callable[[Params], Any] | None = None,
+    gamma: jax.typing.ArrayLike = 0.01,
+    clip_threshold: jax.typing.ArrayLike | None = 1.0,
+    update_interval: jax.typing.ArrayLike = 10,
+    hessian_diagonal_fn: GradientTransformation = _DEFAULT_ESTIMATOR,
+    mu_dtype: Any | None = None,
+    verbose: bool = False,
+    print_win_rate_every_n_steps: jax.typing.ArrayLike = 0,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Sophia (Liu et al., 2024, arXiv:2305.14342).
+
+    ``u = -lr * (clip(m_hat / max(gamma * h, eps), clip_threshold) +
+    weight_decay * p)``; see :func:`scale_by_sophia` for the other arguments.
+    ``update(grads, state, params, obj_fn=f)`` with the default estimator.
+    """
+    return chain(
+        scale_by_sophia(
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            gamma=gamma,
+            clip_threshold=clip_threshold,
+            update_interval=update_interval,
+            hessian_diagonal_fn=hessian_diagonal_fn,
+            mu_dtype=mu_dtype,
+            verbose=verbose,
+            print_win_rate_every_n_steps=print_win_rate_every_n_steps,
+            nu_dtype=nu_dtype,
+        ),
+        add_decayed_weights(weight_decay, mask=weight_decay_mask),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,110 @@
+"""Adadelta: a step size from the ratio of running RMS of steps and gradients.
+
+Zeiler (2012), "ADADELTA: An Adaptive Learning Rate Method",
+arXiv:1212.5701. With running averages of squared gradients and of squared
+steps,
+
+.. math::
+
+   E[g^2]_t = \\rho E[g^2]_{t-1} + (1-\\rho) g_t^2, \\qquad
+   \\Delta_t = \\frac{\\sqrt{E[\\Delta^2]_{t-1} + \\epsilon}}
+   {\\sqrt{E[g^2]_t + \\epsilon}}\\, g_t,
+
+   E[\\Delta^2]_t = \\rho E[\\Delta^2]_{t-1} + (1-\\rho) \\Delta_t^2,
+
+and the update is :math:`-\\alpha_t \\Delta_t` (the paper's method is
+:math:`\\alpha = 1`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+)
+from tsx._combine import chain
+from tsx.transforms._masking import MaskOrFn
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import check_in_range, check_non_negative
+
+__all__ = ["ScaleByAdaDeltaState", "adadelta", "scale_by_adadelta"]
+
+
+class ScaleByAdaDeltaState(NamedTuple):
+    """State of :func:`scale_by_adadelta`: mean squared gradient and step."""
+
+    e_g: Any
+    e_x: Any
+
+
+def scale_by_adadelta(
+    rho: jax.typing.ArrayLike = 0.9,
+    eps: jax.typing.ArrayLike = 1e-6,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Adadelta's step ``sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g``.
+
+    Args:
+      rho: decay of both running averages, in [0, 1).
+      eps: added under both square roots.
+      nu_dtype: tsx addition; dtype in which both averages (second moments)
+        are stored (default: the params').
+    """
+    check_in_range("rho", rho, 0.0, 1.0)
+    check_non_negative("eps", eps)
+    nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
+
+    def init_fn(params):
+        return ScaleByAdaDeltaState(
+            e_g=tu.tree_zeros_like(params, dtype=nu_dtype),
+            e_x=tu.tree_zeros_like(params, dtype=nu_dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        e_g = tu.tree_update_moment(updates, state.e_g, rho, 2)
+        steps = jax.tree.map(
+            lambda g, eg, ex: (jnp.sqrt(ex + eps) / jnp.sqrt(eg + eps)) * g,
+            updates,
+            e_g,
+            state.e_x,
+        )
+        e_x = tu.tree_update_moment(steps, state.e_x, rho, 2)
+        return steps, ScaleByAdaDeltaState(
+            e_g=tu.tree_cast(e_g, nu_dtype), e_x=tu.tree_cast(e_x, nu_dtype)
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def adadelta(
+    learning_rate: ScalarOrSchedule | None = None,
+    rho: jax.typing.ArrayLike = 0.9,
+    eps: jax.typing.ArrayLike = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn | None = None,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Adadelta: coupled weight decay, then Adadelta's step, then the learning rate.
+
+    ``weight_decay * params`` is added to the gradient *before* the rescaling
+    (on ``weight_decay_mask``). ``learning_rate=None`` returns the raw step
+    (no sign flip). Zeiler (2012), arXiv:1212.5701. ``nu_dtype`` is a tsx
+    addition. State: ``(decay_state, ScaleByAdaDeltaState(e_g, e_x),
+    lr_state)``.
+    """
+    return chain(
+        add_decayed_weights(weight_decay, mask=weight_decay_mask),
+        scale_by_adadelta(rho=rho, eps=eps, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,102 @@
+"""Adagrad: per-coordinate steps scaled by the root of the summed squares.
+
+Duchi et al. (2011), "Adaptive Subgradient Methods for Online Learning and
+Stochastic Optimization", JMLR 12:
+
+.. math::
+
+   G_t = G_{t-1} + g_t^2, \\qquad
+   u_t = -\\alpha_t\\, g_t / \\sqrt{G_t + \\epsilon},
+
+with :math:`G_0` the ``initial_accumulator_value``. Coordinates whose
+accumulator is still zero get a zero step. Because :math:`G_t` only grows,
+the effective step size decays over training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+)
+from tsx._combine import chain
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.validation import check_non_negative
+
+__all__ = ["ScaleByRssState", "adagrad", "scale_by_rss"]
+
+
+class ScaleByRssState(NamedTuple):
+    """State of :func:`scale_by_rss`: the running sum of squared gradients."""
+
+    sum_of_squares: Any
+
+
+def scale_by_rss(
+    initial_accumulator_value: jax.typing.ArrayLike = 0.1,
+    eps: jax.typing.ArrayLike = 1e-7,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Divide updates by ``sqrt(sum of squared gradients + eps)``.
+
+    Args:
+      initial_accumulator_value: starting value of the sum, >= 0.
+      eps: added under the square root.
+      nu_dtype: tsx addition; dtype in which the sum is stored (default: the
+        params').
+    """
+    check_non_negative("initial_accumulator_value", initial_accumulator_value)
+    check_non_negative("eps", eps)
+    nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
+
+    def init_fn(params):
+        return ScaleByRssState(
+            sum_of_squares=tu.tree_full_like(
+                params, initial_accumulator_value, dtype=nu_dtype
+            )
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        total = jax.tree.map(
+            lambda g, s: numerics.abs_sq(g) + s, updates, state.sum_of_squares
+        )
+        inv_root = jax.tree.map(
+            lambda s: jnp.where(s > 0, jax.lax.rsqrt(s + eps), 0.0), total
+        )
+        return tu.tree_mul(inv_root, updates), ScaleByRssState(
+            sum_of_squares=tu.tree_cast(total, nu_dtype)
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def adagrad(
+    learning_rate: ScalarOrSchedule,
+    initial_accumulator_value: jax.typing.ArrayLike = 0.1,
+    eps: jax.typing.ArrayLike = 1e-7,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Adagrad: ``-learning_rate * g / sqrt(sum(g**2) + eps)``.
+
+    Duchi et al. (2011), JMLR 12. ``nu_dtype`` is a tsx addition. State:
+    ``(ScaleByRssState(sum_of_squares), lr_state)``.
+    """
+    return chain(
+        scale_by_rss(
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            nu_dtype=nu_dtype,
+        ),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,178 @@
+"""Adam and its variants: AdamW, NAdam and NAdamW.
+
+Adam (Kingma & Ba, 2015, arXiv:1412.6980) keeps exponential moving averages
+of the gradient and of its square,
+
+.. math::
+
+   m_t = \\beta_1 m_{t-1} + (1-\\beta_1) g_t, \\qquad
+   v_t = \\beta_2 v_{t-1} + (1-\\beta_2) g_t^2,
+
+and steps along :math:`\\hat m_t / (\\sqrt{\\hat v_t + \\epsilon_{root}} +
+\\epsilon)` with the bias-corrected :math:`\\hat m_t = m_t / (1-\\beta_1^t)`,
+:math:`\\hat v_t = v_t / (1-\\beta_2^t)`. With ``nesterov=True`` the first
+moment looks one step ahead (NAdam, Dozat 2016):
+:math:`\\hat m_t = \\beta_1 m_t / (1-\\beta_1^{t+1})
++ (1-\\beta_1) g_t / (1-\\beta_1^t)`.
+AdamW (Loshchilov & Hutter, 2019, arXiv:1711.05101) adds
+``weight_decay * params`` after the scaling and before the learning rate.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+)
+from tsx._combine import chain
+from tsx.transforms._masking import MaskOrFn
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import check_in_range, check_non_negative
+
+__all__ = ["ScaleByAdamState", "adam", "adamw", "nadam", "nadamw", "scale_by_adam"]
+
+
+class ScaleByAdamState(NamedTuple):
+    """State of :func:`scale_by_adam`: step count and the two moments."""
+
+    count: jax.Array  # int32 scalar
+    mu: Any
+    nu: Any
+
+
+def check_adam_hyperparams(b1: Any, b2: Any, eps: Any, eps_root: Any) -> None:
+    """Raise ``ValueError`` naming the first out-of-range Adam hyperparameter."""
+    check_in_range("b1", b1, 0.0, 1.0)
+    check_in_range("b2", b2, 0.0, 1.0)
+    check_non_negative("eps", eps)
+    check_non_negative("eps_root", eps_root)
+
+
+def scale_by_adam(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+    *,
+    nesterov: bool = False,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Rescale updates by Adam's bias-corrected moments (no learning rate).
+
+    Args:
+      b1: decay of the first-moment average, in [0, 1).
+      b2: decay of the second-moment average, in [0, 1).
+      eps: added to the denominator outside the square root.
+      eps_root: added inside the square root (keeps its gradient finite when
+        differentiating through the optimizer).
+      mu_dtype: dtype of the first moment (default: the parameters').
+      nesterov: use the NAdam look-ahead first moment.
+      nu_dtype: dtype of the second moment (default: the parameters'). tsx
+        addition: with bfloat16 params, ``nu_dtype=jnp.float32`` keeps the
+        second moment in full precision.
+    """
+    check_adam_hyperparams(b1, b2, eps, eps_root)
+    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
+
+    def init_fn(params):
+        return ScaleByAdamState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tu.tree_zeros_like(params, dtype=mu_dtype),
+            nu=tu.tree_zeros_like(params, dtype=nu_dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        mu = tu.tree_update_moment(updates, state.mu, b1, 1)
+        nu = tu.tree_update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        count = numerics.safe_increment(state.count)
+        if nesterov:
+            ahead = tu.tree_bias_correction(mu, b1, numerics.safe_increment(count))
+            now = tu.tree_bias_correction(updates, b1, count)
+            mu_hat = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, ahead, now)
+        else:
+            mu_hat = tu.tree_bias_correction(mu, b1, count)
+        nu_hat = tu.tree_bias_correction(nu, b2, count)
+        new_updates = jax.tree.map(
+            lambda m, v: None if m is None else m / (jnp.sqrt(v + eps_root) + eps),
+            mu_hat,
+            nu_hat,
+            is_leaf=lambda x: x is None,
+        )
+        return new_updates, ScaleByAdamState(
+            count=count,
+            mu=tu.tree_cast(mu, mu_dtype),
+            nu=tu.tree_cast_like(nu, state.nu),
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def adam(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+    *,
+    nesterov: bool = False,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Adam: ``-learning_rate * m_hat / (sqrt(v_hat + eps_root) + eps)``.
+
+    Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization",
+    arXiv:1412.6980. State: ``(ScaleByAdamState(count, mu, nu), lr_state)``.
+    """
+    return chain(
+        scale_by_adam(
+            b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamw(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn | None = None,
+    *,
+    nesterov: bool = False,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """AdamW: Adam plus decoupled weight decay, both scaled by the learning rate.
+
+    ``update = -lr * (m_hat / (sqrt(v_hat + eps_root) + eps) + weight_decay * p)``.
+    Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization",
+    arXiv:1711.05101. ``mask`` selects which params decay.
+    """
+    return chain(
+        scale_by_adam(
+            b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+nadam = functools.partial(adam, nesterov=True)
+nadam.__doc__ = "NAdam (Dozat, 2016): :func:`adam` with ``nesterov=True``."
+nadamw = functools.partial(adamw, nesterov=True)
+nadamw.__doc__ = "NAdamW: :func:`adamw` with ``nesterov=True``."

@@ -1,0 +1,124 @@
+"""Adamax: Adam with the infinity norm in place of the second moment.
+
+Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization",
+arXiv:1412.6980, section 7.1. Letting Adam's :math:`L^2` norm go to
+:math:`L^\\infty` gives
+
+.. math::
+
+   m_t = \\beta_1 m_{t-1} + (1-\\beta_1) g_t, \\qquad
+   v_t = \\max(|g_t| + \\epsilon, \\beta_2 v_{t-1}),
+
+   u_t = -\\alpha_t\\, \\frac{m_t}{(1-\\beta_1^t)\\, v_t};
+
+the infinity moment needs no bias correction. AdamaxW adds decoupled weight
+decay (Loshchilov & Hutter, 2019, arXiv:1711.05101).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+)
+from tsx._combine import chain
+from tsx.optimizers._adam import ScaleByAdamState, check_adam_hyperparams
+from tsx.transforms._masking import MaskOrFn
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+
+__all__ = ["adamax", "adamaxw", "scale_by_adamax"]
+
+
+def scale_by_adamax(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Adamax's rescaling ``m_hat / v`` (no learning rate).
+
+    The state is a :class:`ScaleByAdamState` whose ``nu`` holds the decayed
+    infinity norm ``v``.
+
+    Args:
+      b1: decay of the gradient average, in [0, 1).
+      b2: decay of the running maximum, in [0, 1).
+      eps: added to ``|g|`` (keeps ``v`` positive).
+      nu_dtype: tsx addition; dtype in which ``nu`` is stored (default: the
+        params').
+    """
+    check_adam_hyperparams(b1, b2, eps, 0.0)
+    nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
+
+    def init_fn(params):
+        return ScaleByAdamState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tu.tree_zeros_like(params),
+            nu=tu.tree_zeros_like(params, dtype=nu_dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        count = numerics.safe_increment(state.count)
+        mu = tu.tree_update_moment(updates, state.mu, b1, 1)
+        nu = tu.tree_update_infinity_moment(updates, state.nu, b2, eps)
+        mu_hat = tu.tree_bias_correction(mu, b1, count)
+        new_updates = jax.tree.map(lambda m, v: m / v, mu_hat, nu)
+        return new_updates, ScaleByAdamState(
+            count=count, mu=mu, nu=tu.tree_cast(nu, nu_dtype)
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def adamax(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Adamax: ``-learning_rate * m_hat / v`` with ``v`` the decayed max of ``|g|``.
+
+    Kingma & Ba (2015), arXiv:1412.6980, section 7.1. ``nu_dtype`` is a tsx
+    addition. State: ``(ScaleByAdamState(count, mu, nu), lr_state)``.
+    """
+    return chain(
+        scale_by_adamax(b1=b1, b2=b2, eps=eps, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamaxw(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn | None = None,
+    *,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """AdamaxW: ``-learning_rate * (m_hat / v + weight_decay * params)``.
+
+    The decay is decoupled from the rescaling but multiplied by the learning
+    rate, as in PyTorch; ``mask`` selects which parameters decay.
+    Loshchilov & Hutter (2019), arXiv:1711.05101. ``nu_dtype`` is a tsx
+    addition.
+    """
+    return chain(
+        scale_by_adamax(b1=b1, b2=b2, eps=eps, nu_dtype=nu_dtype),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,166 @@
+"""Lion: the sign of an interpolated momentum (EvoLved Sign Momentum).
+
+Found by program search (Chen et al., 2023, "Symbolic Discovery of
+Optimization Algorithms", arXiv:2302.06675). With momentum :math:`m`:
+
+.. math::
+
+   c_t = \\beta_1 m_{t-1} + (1-\\beta_1) g_t, \\qquad
+   u_t = -\\alpha_t(\\mathrm{sign}(c_t) + \\lambda \\theta_t), \\qquad
+   m_t = \\beta_2 m_{t-1} + (1-\\beta_2) g_t.
+
+Only one moment is stored, so Lion needs half of Adam's optimizer memory.
+Besides the hard sign, ``mode="smooth"`` uses :math:`\\tanh(\\beta_s c_t)` and
+``mode="refined"`` keeps :math:`c_t` where :math:`|c_t| < 1`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+)
+from tsx._combine import chain
+from tsx.transforms._masking import MaskOrFn
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import check_in_range
+
+__all__ = ["ScaleByLionState", "lion", "scale_by_lion"]
+
+_MODES = ("hard", "smooth", "refined")
+# Leaves with fewer elements take the plain path (see _hard_direction_and_moment).
+_IN_PLACE_MIN_SIZE = 1 << 14
+
+
+class ScaleByLionState(NamedTuple):
+    """State of :func:`scale_by_lion`: step count and momentum."""
+
+    count: jax.Array  # int32 scalar
+    mu: Any
+
+
+def _hard_direction_and_moment(g, m, b1, b2):
+    """``(sign(c), b2 m + (1 - b2) g)`` with ``c = b1 m + (1 - b1) g``, ordered
+    so that a donated momentum is updated in place without a copy.
+
+    Both results read the old momentum, and the new one is written into its
+    buffer when the state is donated. Unless something orders the two reads
+    before the write, XLA's CPU backend (the only one this path is used on)
+    first copies the whole momentum (an extra read and write of it, and a
+    params-sized temporary). Here the sign
+    is stored in bfloat16, which holds -1, 0, 1 and nan exactly, behind an
+    optimization barrier, and the new momentum depends on it elementwise
+    through an exact identity: adding ``-0.0`` leaves every float unchanged
+    (XLA's CPU code may turn a ``-0.0`` momentum into ``+0.0``, which
+    compares equal). The numbers are those of the plain formula. Measured
+    with ``benchmarks/optimizer_step.py``: Lion's step 1.3-1.4x faster than
+    Optax's on ResNet-50 and GPT-2 shapes, half the temporary memory.
+    """
+    c = (1.0 - b1) * g + b1 * m
+    plain = (
+        not jnp.issubdtype(c.dtype, jnp.floating)
+        # For small leaves the copy is cheap and the extra kernels would
+        # only lengthen compilation.
+        or c.size < _IN_PLACE_MIN_SIZE
+        # GPU and TPU backends fuse both results into one kernel without a
+        # copy; there the narrow sign would only add traffic.
+        or jax.default_backend() != "cpu"
+    )
+    if plain:
+        return jnp.sign(c), (1 - b2) * g + b2 * m
+    sign = jax.lax.optimization_barrier(jnp.sign(c).astype(jnp.bfloat16))
+    # sign > 0 is false for nan, so the term is -0.0 for every element.
+    after_sign = jnp.asarray(-0.0, c.dtype) * (sign > 0).astype(c.dtype)
+    new_m = (1 - b2) * g + b2 * m + after_sign
+    return sign.astype(c.dtype), new_m
+
+
+def scale_by_lion(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.99,
+    mu_dtype: Any | None = None,
+    *,
+    mode: Literal["hard", "smooth", "refined"] = "hard",
+    smooth_beta: float = 1.0,
+) -> GradientTransformation:
+    """Lion's direction ``sign(b1 * m + (1 - b1) * g)`` (no learning rate).
+
+    Args:
+      b1: weight of the momentum in the interpolation, in [0, 1).
+      b2: decay of the momentum ``m = b2 * m + (1 - b2) * g``, in [0, 1).
+      mu_dtype: dtype of the momentum (default: the params').
+      mode: ``"hard"`` (sign), ``"smooth"`` (``tanh(smooth_beta * c)``) or
+        ``"refined"`` (``c`` where ``|c| < 1``, its sign elsewhere).
+      smooth_beta: sharpness of the ``"smooth"`` mode.
+    """
+    check_in_range("b1", b1, 0.0, 1.0)
+    check_in_range("b2", b2, 0.0, 1.0)
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got mode={mode!r}.")
+    mu_dtype = None if mu_dtype is None else jax.dtypes.canonicalize_dtype(mu_dtype)
+
+    def soft_direction(c):
+        # The hard sign goes through _hard_direction_and_moment.
+        if mode == "smooth":
+            return jnp.tanh(smooth_beta * c)
+        return jnp.where(jnp.abs(c) < 1.0, c, jnp.sign(c))
+
+    def init_fn(params):
+        return ScaleByLionState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tu.tree_zeros_like(params, dtype=mu_dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        if mode == "hard":
+            pairs = jax.tree.map(
+                lambda g, m: _hard_direction_and_moment(g, m, b1, b2),
+                updates,
+                state.mu,
+            )
+            new_updates, mu = jax.tree.transpose(
+                jax.tree.structure(updates), jax.tree.structure((0, 0)), pairs
+            )
+        else:
+            new_updates = jax.tree.map(
+                lambda g, m: soft_direction((1.0 - b1) * g + b1 * m), updates, state.mu
+            )
+            mu = tu.tree_update_moment(updates, state.mu, b2, 1)
+        return new_updates, ScaleByLionState(
+            count=numerics.safe_increment(state.count), mu=tu.tree_cast(mu, mu_dtype)
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def lion(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.99,
+    mu_dtype: Any | None = None,
+    weight_decay: ScalarOrSchedule = 1e-3,
+    mask: MaskOrFn | None = None,
+) -> GradientTransformationExtraArgs:
+    """Lion: ``-learning_rate * (sign(c) + weight_decay * params)``.
+
+    The weight decay is multiplied by the learning rate (as in PyTorch);
+    ``mask`` selects which parameters decay. A good learning rate is usually
+    3-10x smaller than AdamW's, with a correspondingly larger weight decay.
+    Chen et al. (2023), arXiv:2302.06675. State:
+    ``(ScaleByLionState(count, mu), decay_state, lr_state)``.
+    """
+    return chain(
+        scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

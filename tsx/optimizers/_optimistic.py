@@ -1,0 +1,187 @@
+"""Optimistic gradient methods for min-max problems.
+
+Optimistic gradient descent (Popov, 1980; in the generalised form analysed by
+Mokhtari et al., 2019, arXiv:1901.08511) extrapolates with the previous
+gradient,
+
+.. math::
+
+   u_t = (\\alpha + \\beta)\\, g_t - \\beta\\, g_{t-1}, \\qquad
+   w_{t+1} = w_t - \\eta_t u_t,
+
+which approximates the extra-gradient method with one gradient per step and
+converges in the last iterate on bilinear games where plain gradient
+descent-ascent cycles. At the first step :math:`g_{t-1} := g_t`.
+Optimistic Adam (Daskalakis et al., 2018, "Training GANs with Optimism",
+arXiv:1711.00141) applies the same extrapolation to Adam's step.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+    Updates,
+)
+from tsx._combine import chain
+from tsx.optimizers._adam import scale_by_adam
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.validation import check_non_negative, check_schedule_or_non_negative
+
+# ScaleByOptimisticGradientState is importable from this module but, as in
+# Optax, not exported at top level.
+__all__ = [
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
+    "scale_by_optimistic_gradient",
+]
+
+
+class ScaleByOptimisticGradientState(NamedTuple):
+    """State of :func:`scale_by_optimistic_gradient`."""
+
+    is_initial_step: jax.typing.ArrayLike  # bool scalar
+    previous_gradient: Updates
+
+
+def scale_by_optimistic_gradient(
+    alpha: jax.typing.ArrayLike = 1.0, beta: jax.typing.ArrayLike = 1.0
+) -> GradientTransformation:
+    """Map ``g_t`` to ``(alpha + beta) g_t - beta g_{t-1}`` (no learning rate).
+
+    Args:
+      alpha: weight of the current gradient.
+      beta: weight of the extrapolation (negative momentum) term.
+    """
+    check_non_negative("alpha", alpha)
+    check_non_negative("beta", beta)
+
+    def init_fn(params):
+        return ScaleByOptimisticGradientState(
+            is_initial_step=jnp.array(True),
+            previous_gradient=tu.tree_zeros_like(params),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+
+        def one(g, prev):
+            # No previous gradient at the first step: extrapolate from g itself.
+            prev = jnp.where(state.is_initial_step, g, prev)
+            return (alpha + beta) * g - beta * prev
+
+        new_updates = jax.tree.map(one, updates, state.previous_gradient)
+        return new_updates, ScaleByOptimisticGradientState(
+            is_initial_step=jnp.array(False), previous_gradient=updates
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def optimistic_gradient_descent(
+    learning_rate: ScalarOrSchedule,
+    alpha: ScalarOrSchedule = 1.0,
+    beta: ScalarOrSchedule = 1.0,
+) -> GradientTransformationExtraArgs:
+    """Optimistic gradient descent: ``-lr * ((alpha+beta) g_t - beta g_{t-1})``.
+
+    Mokhtari et al. (2019), arXiv:1901.08511. State:
+    ``(ScaleByOptimisticGradientState, lr_state)``.
+    """
+    return chain(
+        scale_by_optimistic_gradient(alpha=alpha, beta=beta),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def optimistic_adam(
+    learning_rate: jax.typing.ArrayLike,
+    optimism: jax.typing.ArrayLike | None = None,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-08,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+    *,
+    nesterov: bool = True,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Optimistic Adam (deprecated interface; see :func:`optimistic_adam_v2`).
+
+    With Adam's step :math:`r_t`, the update is
+    :math:`-\\eta r_t - o (r_t - r_{t-1})`, ``o = optimism`` (default: the
+    learning rate). Daskalakis et al. (2018), arXiv:1711.00141.
+    ``learning_rate`` must be a constant. ``nu_dtype`` is a tsx addition.
+    """
+    warnings.warn(
+        "`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
+        category=DeprecationWarning,
+        stacklevel=2,
+    )
+    if callable(learning_rate):
+        raise ValueError(
+            "optimistic_adam does not support a schedule as learning_rate (got "
+            f"learning_rate={learning_rate!r}); optimistic_adam_v2 does."
+        )
+    check_non_negative("learning_rate", learning_rate)
+    if optimism is None:
+        optimism = learning_rate
+    check_non_negative("optimism", optimism)
+    return chain(
+        scale_by_adam(
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            mu_dtype=mu_dtype,
+            nesterov=nesterov,
+            nu_dtype=nu_dtype,
+        ),
+        scale_by_optimistic_gradient(alpha=learning_rate, beta=optimism),
+        scale_by_learning_rate(1.0),  # only flips the sign
+    )
+
+
+def optimistic_adam_v2(
+    learning_rate: ScalarOrSchedule,
+    *,
+    alpha: jax.typing.ArrayLike = 1.0,
+    beta: jax.typing.ArrayLike = 1.0,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-08,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+    nesterov: bool = True,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Optimistic Adam: ``-lr * ((alpha+beta) r_t - beta r_{t-1})``.
+
+    ``r_t`` is Adam's (by default NAdam's) step. Daskalakis et al. (2018),
+    "Training GANs with Optimism", arXiv:1711.00141. State:
+    ``(ScaleByAdamState, ScaleByOptimisticGradientState, lr_state)``.
+    ``nu_dtype`` is a tsx addition (default: the parameters').
+    """
+    check_schedule_or_non_negative("learning_rate", learning_rate)
+    return chain(
+        scale_by_adam(
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            mu_dtype=mu_dtype,
+            nesterov=nesterov,
+            nu_dtype=nu_dtype,
+        ),
+        scale_by_optimistic_gradient(alpha=alpha, beta=beta),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,101 @@
+"""SGD with the stochastic Polyak step size (SPS).
+
+Loizou et al. (2021), "Stochastic Polyak Step-size for SGD: An Adaptive
+Learning Rate for Fast Convergence", AISTATS, arXiv:2002.10542; Berrada et
+al. (2020), arXiv:1906.05661. The step size is
+
+.. math::
+
+   \\gamma_t = \\min\\left\\{\\frac{f(w_t) - f^\\star}
+                               {\\|\\nabla f(w_t)\\|^2 + \\epsilon},
+                 \\gamma_{\\max}\\right\\},
+
+(zero when :math:`\\|\\nabla f\\|^2 + \\epsilon` is below machine epsilon).
+The ``'sps+'`` variant (Garrigos et al., 2023, arXiv:2307.14528) uses the
+positive part :math:`(f(w_t) - f^\\star)_+` of the gap.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+    init_empty_state,
+)
+from tsx._combine import chain
+from tsx.optimizers._sgd import sgd
+from tsx.validation import check_non_negative, check_schedule_or_non_negative
+
+__all__ = ["polyak_sgd", "scale_by_polyak"]
+
+_VARIANTS = ("sps", "sps+")
+# Python float's machine epsilon, the guard Optax uses for a zero gradient.
+_TINY = float(np.finfo(float).eps)
+
+
+def scale_by_polyak(
+    f_min: jax.typing.ArrayLike = 0.0,
+    max_learning_rate: jax.typing.ArrayLike = 1.0,
+    eps: jax.typing.ArrayLike = 0.0,
+    variant: str = "sps",
+) -> GradientTransformationExtraArgs:
+    """Multiply updates by the Polyak step size (positive sign).
+
+    ``update(updates, state, params, *, value)`` needs the objective's
+    ``value`` at the current parameters.
+
+    Args:
+      f_min: a lower bound :math:`f^\\star` on the objective.
+      max_learning_rate: the cap :math:`\\gamma_{\\max}` on the step size.
+      eps: added to the squared gradient norm in the denominator.
+      variant: ``'sps'`` or ``'sps+'`` (positive part of the gap).
+    """
+    if variant not in _VARIANTS:
+        raise ValueError(
+            f"variant must be one of {_VARIANTS}, got variant={variant!r}."
+        )
+    check_non_negative("max_learning_rate", max_learning_rate)
+    check_non_negative("eps", eps)
+
+    def update_fn(updates, state, params=None, *, value, **extra_args):
+        del params, extra_args
+        sq_norm = tu.tree_norm(updates, squared=True)
+        gap = jnp.array(value - f_min).astype(sq_norm.dtype)
+        if variant == "sps+":
+            gap = jnp.maximum(gap, 0.0)
+        denom = sq_norm + eps
+        step = jnp.where(
+            denom <= _TINY,
+            jnp.array(0.0),
+            jnp.minimum(gap / denom, max_learning_rate),
+        )
+        return tu.tree_scale(step, updates), state
+
+    return GradientTransformationExtraArgs(init_empty_state, update_fn)
+
+
+def polyak_sgd(
+    max_learning_rate: jax.typing.ArrayLike = 1.0,
+    scaling: ScalarOrSchedule = 1.0,
+    f_min: jax.typing.ArrayLike = 0.0,
+    eps: jax.typing.ArrayLike = 0.0,
+    variant: str = "sps",
+) -> GradientTransformationExtraArgs:
+    """SGD whose step is ``-scaling * gamma_t * g`` with the Polyak step size.
+
+    Loizou et al. (2021), arXiv:2002.10542. ``update`` needs ``value=`` (the
+    objective at the current parameters). State (as Optax's, whose first part
+    is ``sgd(scaling)``): ``((EmptyState(), lr_state), EmptyState())``.
+    """
+    check_schedule_or_non_negative("scaling", scaling)
+    return chain(
+        sgd(learning_rate=scaling),
+        scale_by_polyak(
+            max_learning_rate=max_learning_rate, f_min=f_min, eps=eps, variant=variant
+        ),
+    )

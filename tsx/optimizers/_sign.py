@@ -1,0 +1,79 @@
+"""Sign-based descent: signSGD and Signum.
+
+Using only the sign of each gradient coordinate goes back to Rprop; in
+signSGD (Bernstein et al., 2018, "signSGD: Compressed Optimisation for
+Non-Convex Problems", arXiv:1802.04434) the update is
+:math:`u_t = -\\alpha_t\\,\\mathrm{sign}(g_t)`, and Signum takes the sign of an
+exponential moving average instead,
+
+.. math::
+
+   m_t = \\beta m_{t-1} + (1-\\beta) g_t, \\qquad
+   u_t = -\\alpha_t\\,\\mathrm{sign}(m_t)
+
+(see also Zhao et al., 2024, "Deconstructing What Makes a Good Optimizer for
+Language Models", arXiv:2407.07972). A sign is scale-free, so the average
+needs no bias correction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+    init_empty_state,
+)
+from tsx._combine import chain
+from tsx.transforms._ema import ema
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.validation import check_in_range
+
+__all__ = ["scale_by_sign", "sign_sgd", "signum"]
+
+
+def scale_by_sign() -> GradientTransformation:
+    """Replace each update coordinate by its sign (-1, 0 or 1)."""
+
+    def update_fn(updates, state, params=None):
+        del params
+        return jax.tree.map(jnp.sign, updates), state
+
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformationExtraArgs:
+    """signSGD: ``-learning_rate * sign(g)``.
+
+    Bernstein et al. (2018), arXiv:1802.04434. State:
+    ``(EmptyState(), lr_state)``.
+    """
+    return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
+
+
+def signum(
+    learning_rate: ScalarOrSchedule,
+    beta: jax.typing.ArrayLike = 0.9,
+    accumulator_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Signum: ``-learning_rate * sign(m)``, ``m`` an EMA of the gradients.
+
+    Args:
+      learning_rate: a number or a schedule of the step count.
+      beta: decay of the moving average, in [0, 1).
+      accumulator_dtype: dtype of the average (default: the params').
+
+    State: ``(EmaState(count, ema), EmptyState(), lr_state)``.
+    """
+    # ema() would name its own argument, `decay`.
+    check_in_range("beta", beta, 0.0, 1.0)
+    return chain(
+        ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
+        scale_by_sign(),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,153 @@
+"""SM3: memory-efficient adaptive preconditioning by covers of the tensor.
+
+Anil et al. (2019), "Memory-Efficient Adaptive Optimization", NeurIPS,
+arXiv:1901.11150. For a rank-``k`` tensor SM3 keeps one accumulator vector per
+axis (the cover of the coordinates by the slices of each axis) instead of a
+full second-moment tensor. At step :math:`t` (SM3-II, with ``b2 = 1``):
+
+.. math::
+
+   \\nu_t(i) = \\min_{r \\ni i} \\mu_{t-1}(r) + g_t(i)^2, \\qquad
+   \\mu_t(r) = \\max_{j \\in r} \\nu_t(j),
+
+the update is :math:`g_t / \\sqrt{\\nu_t + \\epsilon}` (zero where
+:math:`\\nu_t = 0`), and a momentum ``b1`` averages these updates. With
+``b2 < 1`` the accumulator is an exponential average,
+:math:`\\nu_t = \\beta_2 \\min_r \\mu_{t-1}(r) + (1-\\beta_2) g_t^2`.
+Scalars and vectors keep a full accumulator (for a scalar leaf tsx stores a
+one-element list where Optax 0.2.8 stores an empty one and cannot step).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import tree_utils as tu
+from tsx._base import GradientTransformation, GradientTransformationExtraArgs, Updates
+from tsx._combine import chain
+from tsx.transforms._scaling import scale
+from tsx.validation import check_in_range, check_non_negative
+
+__all__ = ["ScaleBySM3State", "scale_by_sm3", "sm3"]
+
+
+class ScaleBySM3State(NamedTuple):
+    """State of :func:`scale_by_sm3`.
+
+    ``mu``: per leaf, a list with one accumulator vector per axis (for a
+    scalar leaf, a one-element list); ``nu``: the momentum of the updates.
+    """
+
+    mu: Updates
+    nu: Updates
+
+
+def _axis_accumulators(x: jax.Array) -> list[jax.Array]:
+    # One zero vector per axis, of that axis' length; eval_shape keeps the
+    # sharding an axis-reduction of `x` would have. A scalar is its own cover
+    # (Optax 0.2.8 stores an empty list there and then fails at update).
+    if x.ndim == 0:
+        return [jnp.zeros_like(x)]
+    out = []
+    for axis in range(x.ndim):
+        others = tuple(i for i in range(x.ndim) if i != axis)
+        target = jax.eval_shape(functools.partial(jnp.sum, axis=others), x)
+        out.append(jnp.zeros_like(target))
+    return out
+
+
+def _broadcastable(vec: jax.Array, axis: int, ndim: int) -> jax.Array:
+    if ndim == 0:
+        return jnp.reshape(vec, ())
+    shape = [1] * ndim
+    shape[axis] = vec.shape[0]
+    return jnp.reshape(vec, shape)
+
+
+def scale_by_sm3(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 1.0,
+    eps: jax.typing.ArrayLike = 1e-8,
+) -> GradientTransformation:
+    """Rescale updates by SM3's cover-based accumulators, then average them.
+
+    Args:
+      b1: momentum of the rescaled updates, in [0, 1].
+      b2: decay of the accumulator, in [0, 1]; ``1`` (default) accumulates
+        sums as in the paper.
+      eps: added under the square root.
+
+    Complex parameters are rejected at ``init``.
+    """
+    check_in_range("b1", b1, 0.0, 1.0, high_inclusive=True)
+    check_in_range("b2", b2, 0.0, 1.0, high_inclusive=True)
+    check_non_negative("eps", eps)
+
+    def init_fn(params):
+        if any(jnp.iscomplexobj(x) for x in jax.tree.leaves(params)):
+            raise ValueError("scale_by_sm3 does not support complex parameters.")
+        return ScaleBySM3State(
+            mu=jax.tree.map(_axis_accumulators, params),
+            nu=tu.tree_zeros_like(params),
+        )
+
+    def accumulate(g, covers):
+        # With b2 == 1 the new squared gradient is added at full weight.
+        new_weight = 1.0 if b2 == 1.0 else 1.0 - b2
+        if g.ndim < 2:
+            prior = covers[0]
+        else:
+            prior = functools.reduce(jnp.minimum, covers)
+        return new_weight * g**2 + b2 * prior
+
+    def update_fn(updates, state, params=None):
+        del params
+        expanded = jax.tree.map(
+            lambda g, mu: [_broadcastable(v, i, g.ndim) for i, v in enumerate(mu)],
+            updates,
+            state.mu,
+        )
+        accum = jax.tree.map(accumulate, updates, expanded)
+        scaled = jax.tree.map(
+            lambda g, a: g * jnp.where(a > 0, jax.lax.rsqrt(a + eps), 0.0),
+            updates,
+            accum,
+        )
+        nu = tu.tree_update_moment(scaled, state.nu, b1, 1)
+
+        def reduce_per_axis(a):
+            if a.ndim < 2:
+                return [a]
+            return [
+                jnp.max(a, axis=tuple(j for j in range(a.ndim) if j != i))
+                for i in range(a.ndim)
+            ]
+
+        mu = jax.tree.map(reduce_per_axis, accum)
+        return nu, ScaleBySM3State(mu=mu, nu=nu)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def sm3(
+    learning_rate: jax.typing.ArrayLike, momentum: jax.typing.ArrayLike = 0.9
+) -> GradientTransformationExtraArgs:
+    """SM3: ``-learning_rate * momentum-averaged g / sqrt(nu)``.
+
+    Anil et al. (2019), arXiv:1901.11150. ``learning_rate`` is a constant (as
+    in Optax, not a schedule). State:
+    ``(ScaleBySM3State(mu, nu), ScaleState())``.
+    """
+    if callable(learning_rate):
+        raise ValueError(
+            "sm3 takes a constant learning_rate, not a schedule; got "
+            f"learning_rate={learning_rate!r}. Wrap it with inject_hyperparams "
+            "or chain scale_by_sm3 with scale_by_learning_rate instead."
+        )
+    check_non_negative("learning_rate", learning_rate)
+    check_in_range("momentum", momentum, 0.0, 1.0, high_inclusive=True)
+    return chain(scale_by_sm3(momentum), scale(-learning_rate))

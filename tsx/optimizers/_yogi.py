@@ -1,0 +1,123 @@
+"""Yogi: Adam with an additive, sign-controlled second-moment update.
+
+Zaheer et al. (2018), "Adaptive Methods for Nonconvex Optimization", NeurIPS.
+Adam's second moment :math:`v_t = \\beta_2 v_{t-1} + (1-\\beta_2) g_t^2` can
+grow the effective learning rate quickly when gradients shrink; Yogi replaces
+it by
+
+.. math::
+
+   v_t = v_{t-1} - (1-\\beta_2)\\,\\mathrm{sign}(v_{t-1} - g_t^2)\\, g_t^2,
+
+which moves :math:`v` towards :math:`g^2` by at most :math:`(1-\\beta_2) g^2`
+per step. The step is :math:`\\hat m_t / (\\sqrt{\\hat v_t + \\epsilon_{root}}
++ \\epsilon)` with Adam's bias corrections; both moments start at
+``initial_accumulator_value`` rather than zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    ScalarOrSchedule,
+)
+from tsx._combine import chain
+from tsx.optimizers._adam import ScaleByAdamState, check_adam_hyperparams
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.validation import check_non_negative
+
+__all__ = ["scale_by_yogi", "yogi"]
+
+
+def scale_by_yogi(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-3,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    initial_accumulator_value: jax.typing.ArrayLike = 1e-6,
+    *,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
+) -> GradientTransformation:
+    """Rescale updates by Yogi's moments (no learning rate).
+
+    State: :class:`~tsx.ScaleByAdamState` ``(count, mu, nu)``.
+
+    Args:
+      b1: decay of the first-moment average, in [0, 1).
+      b2: rate of the additive second-moment update, in [0, 1).
+      eps: added to the denominator outside the square root.
+      eps_root: added inside the square root.
+      initial_accumulator_value: starting value of both moments (>= 0).
+      mu_dtype: dtype of the first moment (tsx addition; default: the
+        parameters').
+      nu_dtype: dtype of the second moment (tsx addition; default: the
+        parameters').
+    """
+    check_adam_hyperparams(b1, b2, eps, eps_root)
+    check_non_negative("initial_accumulator_value", initial_accumulator_value)
+    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
+
+    def init_fn(params):
+        return ScaleByAdamState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tu.tree_full_like(params, initial_accumulator_value, dtype=mu_dtype),
+            nu=tu.tree_full_like(params, initial_accumulator_value, dtype=nu_dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        mu = tu.tree_update_moment(updates, state.mu, b1, 1)
+
+        def second(g, v):
+            g2 = numerics.abs_sq(g)
+            # The sign term caps how fast v can follow g**2 in either direction.
+            return v - (1 - b2) * jnp.sign(v - g2) * g2
+
+        nu = jax.tree.map(second, updates, state.nu)
+        count = numerics.safe_increment(state.count)
+        mu_hat = tu.tree_bias_correction(mu, b1, count)
+        nu_hat = tu.tree_bias_correction(nu, b2, count)
+        new_updates = jax.tree.map(
+            lambda m, v: None if m is None else m / (jnp.sqrt(v + eps_root) + eps),
+            mu_hat,
+            nu_hat,
+            is_leaf=lambda x: x is None,
+        )
+        return new_updates, ScaleByAdamState(
+            count=count,
+            mu=tu.tree_cast_like(mu, state.mu),
+            nu=tu.tree_cast_like(nu, state.nu),
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def yogi(
+    learning_rate: ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-3,
+    *,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+    """Yogi: ``-learning_rate * m_hat / (sqrt(v_hat) + eps)`` with Yogi's ``v``.
+
+    Zaheer et al. (2018), "Adaptive Methods for Nonconvex Optimization",
+    NeurIPS. State: ``(ScaleByAdamState(count, mu, nu), lr_state)``.
+    ``mu_dtype``/``nu_dtype`` are tsx additions (default: the parameters').
+    """
+    return chain(
+        scale_by_yogi(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,31 @@
+"""The constant schedule."""
+
+from __future__ import annotations
+
+import jax
+
+from tsx._base import Schedule
+
+__all__ = ["constant_schedule"]
+
+
+def constant_schedule(value: jax.typing.ArrayLike) -> Schedule:
+    """A schedule that ignores the step and always returns ``value``.
+
+    .. math:: s(t) = v
+
+    ``value`` is returned as given (a Python number stays a Python number),
+    so the schedule adds no array conversion of its own.
+
+    Args:
+      value: the value held for every step.
+
+    Returns:
+      A function ``step -> value``.
+    """
+
+    def schedule(count: jax.typing.ArrayLike) -> jax.typing.ArrayLike:
+        del count
+        return value
+
+    return schedule

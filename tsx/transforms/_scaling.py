@@ -1,0 +1,85 @@
+"""Scaling updates by a constant, a schedule or a learning rate."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx._base import (
+    EmptyState,
+    GradientTransformation,
+    ScalarOrSchedule,
+    Schedule,
+    identity,
+    init_empty_state,
+)
+from tsx.validation import check_schedule_or_non_negative
+
+__all__ = [
+    "ScaleByScheduleState",
+    "ScaleState",
+    "scale",
+    "scale_by_learning_rate",
+    "scale_by_schedule",
+]
+
+ScaleState = EmptyState
+
+
+class ScaleByScheduleState(NamedTuple):
+    """State of :func:`scale_by_schedule`: the number of steps taken."""
+
+    count: jax.Array  # int32 scalar
+
+
+def scale(step_size: jax.typing.ArrayLike) -> GradientTransformation:
+    """Multiply every update by the constant ``step_size``."""
+
+    def update_fn(updates, state, params=None):
+        del params
+        return jax.tree.map(lambda g: step_size * g, updates), state
+
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
+    """Multiply updates by ``step_size_fn(count)``, ``count`` the steps taken so far."""
+    if not callable(step_size_fn):
+        raise ValueError(
+            f"step_size_fn must be callable (step -> value), got {step_size_fn!r}."
+        )
+
+    def init_fn(params):
+        del params
+        return ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+
+    def update_fn(updates, state, params=None):
+        del params
+        step_size = step_size_fn(state.count)
+        updates = jax.tree.map(
+            lambda g: jnp.array(step_size, dtype=g.dtype) * g, updates
+        )
+        return updates, ScaleByScheduleState(count=numerics.safe_increment(state.count))
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_learning_rate(
+    learning_rate: ScalarOrSchedule | None = None, *, flip_sign: bool = True
+) -> GradientTransformation:
+    """Scale by ``-learning_rate`` (a number or a schedule of the step count).
+
+    ``None`` gives the identity, which lets ``inject_hyperparams`` or a user
+    apply the learning rate elsewhere. ``flip_sign=False`` keeps the sign
+    (for gradient ascent).
+    """
+    if learning_rate is None:
+        return identity()
+    check_schedule_or_non_negative("learning_rate", learning_rate)
+    sign = -1 if flip_sign else 1
+    if callable(learning_rate):
+        return scale_by_schedule(lambda count: sign * learning_rate(count))
+    return scale(sign * learning_rate)
