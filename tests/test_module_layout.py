@@ -134,7 +134,7 @@ def test_the_usage_guide_muon_alias_is_one_attribute_of_the_function():
     from tsx.contrib._muon_alias import muon_with_momentum
 
     assert muon.muon is muon_with_momentum
-    extra = set(vars(muon)) - {"__wrapped__"}
+    extra = set(vars(muon)) - {"__wrapped__", "__hyperparameters__"}
     assert extra == {"muon"}, extra
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -200,8 +200,8 @@ def matrix_inverse_pth_root(
     Returns:
       ``(matrix ** (-1/p), error)`` with ``error = max|M - I|`` at the end.
     """
-    check_positive("p", p)
-    check_non_negative("ridge_epsilon", ridge_epsilon)
+    check_positive("p", p, who="matrix_inverse_pth_root")
+    check_non_negative("ridge_epsilon", ridge_epsilon, who="matrix_inverse_pth_root")
     matrix = jnp.asarray(matrix)
     size = matrix.shape[0]
     alpha = jnp.asarray(-1.0 / p, jnp.float32)

@@ -1,63 +1,476 @@
 """Checks that turn bad input into clear errors at the point it is given.
 
-Hyperparameters are checked when an optimizer is built, so that a typo fails
-before any compilation; gradient trees are checked against the state they are
-applied to, naming the first path where the two differ.
+**Hyperparameters** are declared once, next to the function that takes them,
+with :func:`hyperparameters` and the kinds below, and checked when the
+optimizer (transformation, schedule) is built, before anything is compiled::
+
+    @hyperparameters(learning_rate=LEARNING_RATE, b1=DECAY, eps=NON_NEGATIVE)
+    def my_adam(learning_rate, b1=0.9, eps=1e-8): ...
+
+    my_adam(1e-3, b1=1.5)
+    # ValueError: my_adam: b1 must be a finite float in [0, 1), got b1=1.5.
+
+A wrong type raises ``TypeError`` and a wrong value ``ValueError``; both name
+the function, the argument and the value. Values only known at run time
+(tracers inside ``jit``/``vmap``, schedules) pass the build-time check.
+
+**Trees** of updates are checked against the parameters or state they are
+applied to, naming the first path where structure, shape or dtype differ.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
 import numbers
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "BOOL",
+    "DECAY",
+    "DTYPE",
+    "FUNCTION",
+    "LEARNING_RATE",
+    "MASK",
+    "NON_NEGATIVE",
+    "OPTIONAL_LEARNING_RATE",
+    "POSITIVE",
+    "POSITIVE_INT",
+    "PROBABILITY",
+    "STEPS",
+    "TRANSFORMATION",
+    "Kind",
+    "any_of",
+    "boolean",
+    "check",
     "check_in_range",
     "check_non_negative",
     "check_positive",
-    "check_schedule_or_non_negative",
     "check_same_structure",
+    "check_schedule_or_non_negative",
+    "check_transformation",
+    "check_updates_like",
+    "choice",
     "describe_structure_mismatch",
+    "dtype",
+    "function",
+    "hyperparameters",
+    "integer",
+    "mask",
+    "optional",
     "param_shaped_subtrees",
+    "prng_key",
+    "real",
+    "require_params",
+    "schedule_or",
+    "sequence_of",
+    "string",
+    "transformation",
+    "tree_of",
 ]
 
 
-def _concrete_scalar(value: Any) -> float | None:
-    """``value`` as a Python float if it is a concrete real scalar, else None.
+# -- Kinds ----------------------------------------------------------------------
 
-    Tracers, callables (schedules) and arrays with more than one element are
-    left unchecked: they are only known at run time.
+
+class Kind:
+    """What a hyperparameter may be: a description and a check.
+
+    ``problem(value)`` returns None when ``value`` is acceptable, else the
+    exception class to raise (``TypeError`` for a wrong type, ``ValueError``
+    for a wrong value). ``describe()`` completes "must be ...".
     """
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, jax.core.Tracer):
+
+    def __init__(
+        self, description: str, problem: Callable[[Any], type[Exception] | None]
+    ) -> None:
+        self._description = description
+        self._problem = problem
+
+    def describe(self) -> str:
+        return self._description
+
+    def problem(self, value: Any) -> type[Exception] | None:
+        return self._problem(value)
+
+    def __repr__(self) -> str:
+        return f"Kind({self._description!r})"
+
+
+def _is_tracer(value: Any) -> bool:
+    return isinstance(value, jax.core.Tracer)
+
+
+def _numeric_array(value: Any) -> np.ndarray | None:
+    """A concrete real numeric value as a NumPy array, else None."""
+    if isinstance(value, bool | np.bool_):
         return None
-    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+    if isinstance(value, numbers.Real):
+        return np.asarray(float(value))
+    if isinstance(value, np.ndarray | np.generic | jax.Array):
         try:
             arr = np.asarray(value)
-        except Exception:  # noqa: BLE001 - abstract or sharded-unreadable arrays
+        except Exception:  # noqa: BLE001 - abstract or non-addressable arrays
             return None
-        if arr.size == 1 and np.issubdtype(arr.dtype, np.number):
-            return float(arr.reshape(()))
+        if jnp.issubdtype(arr.dtype, jnp.integer) or jnp.issubdtype(
+            arr.dtype, jnp.floating
+        ):
+            return arr.astype(np.float64)
     return None
 
 
-def check_non_negative(name: str, value: Any) -> None:
-    """Raise ``ValueError`` if ``value`` is a concrete number below zero (or NaN)."""
-    v = _concrete_scalar(value)
-    if v is not None and not v >= 0:
-        raise ValueError(f"{name} must be >= 0, got {name}={value!r}.")
+def _interval(low: float | None, high: float | None, lo_open: bool, hi_open: bool):
+    lb = "(" if lo_open or low is None else "["
+    hb = ")" if hi_open or high is None else "]"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return f"{lb}{lo}, {hi}{hb}"
 
 
-def check_positive(name: str, value: Any) -> None:
-    """Raise ``ValueError`` if ``value`` is a concrete number not above zero."""
-    v = _concrete_scalar(value)
-    if v is not None and not v > 0:
-        raise ValueError(f"{name} must be > 0, got {name}={value!r}.")
+def real(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+) -> Kind:
+    """A real number (or array of them) in an interval; finite unless ``allow_inf``.
+
+    Python and NumPy numbers and concrete JAX arrays are checked element by
+    element; tracers pass. Booleans, strings, lists and ``None`` are a
+    ``TypeError``.
+    """
+    if low is None and high is None:
+        where = "" if allow_inf else "finite "
+        description = f"a {where}float"
+    else:
+        where = "" if allow_inf else "finite "
+        description = f"a {where}float in {_interval(low, high, low_open, high_open)}"
+
+    def problem(value: Any) -> type[Exception] | None:
+        if _is_tracer(value):
+            return None if jnp.issubdtype(value.dtype, jnp.number) else TypeError
+        arr = _numeric_array(value)
+        if arr is None:
+            return TypeError
+        if np.isnan(arr).any():
+            return ValueError
+        if not allow_inf and not np.isfinite(arr).all():
+            return ValueError
+        if low is not None and ((arr <= low) if low_open else (arr < low)).any():
+            return ValueError
+        if high is not None and ((arr >= high) if high_open else (arr > high)).any():
+            return ValueError
+        return None
+
+    return Kind(description, problem)
+
+
+def integer(
+    low: int | None = None, high: int | None = None, *, whole_floats: bool = False
+) -> Kind:
+    """A Python or NumPy integer (not a bool) in ``[low, high]``.
+
+    With ``whole_floats``, floats with an integral value (``1000.0``, as a
+    config file may give a step count) pass too.
+    """
+    if low is not None and high is None:
+        description = f"an int >= {low}"
+    elif low is None and high is None:
+        description = "an int"
+    else:
+        description = f"an int in {_interval(low, high, False, False)}"
+
+    def problem(value: Any) -> type[Exception] | None:
+        if _is_tracer(value):
+            return None if jnp.issubdtype(value.dtype, jnp.integer) else TypeError
+        if isinstance(value, bool | np.bool_):
+            return TypeError
+        if isinstance(value, np.ndarray | jax.Array) and value.ndim == 0:
+            if not np.issubdtype(value.dtype, np.integer):
+                return TypeError
+            value = int(value)
+        if (
+            whole_floats
+            and isinstance(value, numbers.Real)
+            and not isinstance(value, numbers.Integral)
+        ):
+            if not math.isfinite(value) or value != int(value):
+                return ValueError if math.isfinite(value) else TypeError
+            value = int(value)
+        if not isinstance(value, numbers.Integral):
+            return TypeError
+        if low is not None and value < low:
+            return ValueError
+        if high is not None and value > high:
+            return ValueError
+        return None
+
+    return Kind(description, problem)
+
+
+def boolean() -> Kind:
+    """``True`` or ``False``."""
+    return Kind(
+        "True or False",
+        lambda v: None if isinstance(v, bool | np.bool_) else TypeError,
+    )
+
+
+def choice(*options: Any) -> Kind:
+    """One of ``options`` (compared with ``==``)."""
+    description = "one of " + ", ".join(repr(o) for o in options)
+
+    def problem(value: Any) -> type[Exception] | None:
+        try:
+            return None if any(value == o for o in options) else ValueError
+        except Exception:  # noqa: BLE001 - arrays compare elementwise
+            return TypeError
+
+    return Kind(description, problem)
+
+
+def dtype() -> Kind:
+    """Anything ``jnp.dtype`` accepts (``jnp.float32``, ``"bfloat16"``)."""
+
+    def problem(value: Any) -> type[Exception] | None:
+        if isinstance(value, bool) or isinstance(value, numbers.Number):
+            return TypeError
+        try:
+            jnp.dtype(value)
+        except TypeError:
+            return TypeError if not isinstance(value, str) else ValueError
+        return None
+
+    return Kind("a dtype such as jnp.float32", problem)
+
+
+def string() -> Kind:
+    """A ``str``."""
+    return Kind("a string", lambda v: None if isinstance(v, str) else TypeError)
+
+
+def function() -> Kind:
+    """A callable."""
+    return Kind("a function", lambda v: None if callable(v) else TypeError)
+
+
+def _is_transformation(value: Any) -> bool:
+    return callable(getattr(value, "init", None)) and callable(
+        getattr(value, "update", None)
+    )
+
+
+def transformation() -> Kind:
+    """A gradient transformation: an object with callable ``init`` and ``update``."""
+    return Kind(
+        "a gradient transformation (an object with init and update)",
+        lambda v: None if _is_transformation(v) else TypeError,
+    )
+
+
+def _is_mask_leaf(x: Any) -> bool:
+    if isinstance(x, bool | np.bool_):
+        return True
+    if isinstance(x, np.ndarray | jax.Array) and x.dtype == bool:
+        return True
+    return type(x).__name__ == "MaskedNode"
+
+
+def mask() -> Kind:
+    """A tree of booleans, or a function ``params -> tree of booleans``."""
+
+    def problem(value: Any) -> type[Exception] | None:
+        if callable(value):
+            return None
+        leaves = jax.tree.leaves(value, is_leaf=lambda x: x is None)
+        ok = all(x is None or _is_mask_leaf(x) or _is_tracer(x) for x in leaves)
+        return None if ok else TypeError
+
+    return Kind("a tree of booleans or a function params -> such a tree", problem)
+
+
+def prng_key() -> Kind:
+    """A JAX random key, or an int seed."""
+
+    def problem(value: Any) -> type[Exception] | None:
+        if isinstance(value, bool | np.bool_):
+            return TypeError
+        if isinstance(value, numbers.Integral):
+            return None
+        if isinstance(value, jax.Array) or _is_tracer(value):
+            return None
+        return TypeError
+
+    return Kind("a jax.random key or an int seed", problem)
+
+
+def tree_of(cls: type) -> Kind:
+    """One ``cls``, a tree with ``cls`` leaves (``None`` where skipped), or a function.
+
+    For per-parameter settings such as dimension numbers, which are
+    NamedTuples and so would otherwise be walked into.
+    """
+
+    def is_leaf(x: Any) -> bool:
+        return x is None or isinstance(x, cls) or type(x).__name__ == "MaskedNode"
+
+    def problem(value: Any) -> type[Exception] | None:
+        if callable(value) and not isinstance(value, cls):
+            return None
+        leaves = jax.tree.leaves(value, is_leaf=is_leaf)
+        return None if all(is_leaf(x) for x in leaves) else TypeError
+
+    return Kind(
+        f"a {cls.__name__}, a tree of them (None where skipped) or a function "
+        "params -> such a tree",
+        problem,
+    )
+
+
+def optional(kind: Kind) -> Kind:
+    """``None`` or ``kind``."""
+    return Kind(
+        f"None or {kind.describe()}",
+        lambda v: None if v is None else kind.problem(v),
+    )
+
+
+def schedule_or(kind: Kind) -> Kind:
+    """A schedule (a function of the step count), or ``kind``."""
+    return Kind(
+        f"a schedule (a function of the step) or {kind.describe()}",
+        lambda v: None if callable(v) else kind.problem(v),
+    )
+
+
+def any_of(*kinds: Kind) -> Kind:
+    """A value acceptable to at least one of ``kinds``."""
+
+    def problem(value: Any) -> type[Exception] | None:
+        found = [k.problem(value) for k in kinds]
+        if any(p is None for p in found):
+            return None
+        return ValueError if ValueError in found else TypeError
+
+    return Kind(" or ".join(k.describe() for k in kinds), problem)
+
+
+def sequence_of(kind: Kind, length: int | None = None) -> Kind:
+    """A tuple or list of values of ``kind`` (of ``length`` items, if given)."""
+    size = "" if length is None else f"{length} "
+    description = f"a tuple of {size}values, each {kind.describe()}"
+
+    def problem(value: Any) -> type[Exception] | None:
+        if not isinstance(value, tuple | list):
+            return TypeError
+        if length is not None and len(value) != length:
+            return ValueError
+        found = [kind.problem(v) for v in value]
+        if TypeError in found:
+            return TypeError
+        return ValueError if ValueError in found else None
+
+    return Kind(description, problem)
+
+
+# The shared vocabulary: most hyperparameters are one of these.
+BOOL = boolean()
+DTYPE = optional(dtype())
+FUNCTION = function()
+MASK = optional(mask())
+TRANSFORMATION = transformation()
+NON_NEGATIVE = real(0.0)
+POSITIVE = real(0.0, low_open=True)
+POSITIVE_INT = integer(1)
+PROBABILITY = real(0.0, 1.0)
+# A decay rate (momentum, b1, b2, ...): 1 would never forget, so it is refused.
+DECAY = real(0.0, 1.0, high_open=True)
+LEARNING_RATE = schedule_or(NON_NEGATIVE)
+# A number of steps; 1000.0 from a config file is accepted as 1000.
+STEPS = integer(0, whole_floats=True)
+OPTIONAL_LEARNING_RATE = optional(LEARNING_RATE)
+
+
+def _fail(
+    who: str | None, name: str, value: Any, kind: Kind, error: type[Exception]
+) -> NoReturn:
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    suffix = "" if error is ValueError else f" ({type(value).__name__})"
+    prefix = f"{who}: " if who else ""
+    raise error(
+        f"{prefix}{name} must be {kind.describe()}, got {name}={shown}{suffix}."
+    )
+
+
+def check(who: str | None, name: str, value: Any, kind: Kind) -> None:
+    """Raise ``TypeError``/``ValueError`` unless ``value`` is of ``kind``."""
+    error = kind.problem(value)
+    if error is not None:
+        _fail(who, name, value, kind, error)
+
+
+def hyperparameters(**kinds: Kind) -> Callable[[Callable], Callable]:
+    """Declare the kinds of a factory's arguments; check them on every call.
+
+    The decorated function checks its bound arguments (defaults included)
+    before running, and keeps the declaration in ``__hyperparameters__``
+    (``{name: Kind}``), which the catalog-wide tests read.
+
+    Args:
+      **kinds: argument name -> :class:`Kind`. Every name must be a parameter
+        of the decorated function.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        unknown = sorted(set(kinds) - set(sig.parameters))
+        if unknown:
+            raise TypeError(
+                f"hyperparameters() for {fn.__qualname__} names {unknown}, which "
+                f"are not its parameters."
+            )
+        # A class's __init__ reports the class name (``MultiSteps``).
+        who = (
+            fn.__qualname__.rsplit(".", 2)[-2]
+            if fn.__name__ == "__init__"
+            else fn.__name__
+        )
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for name, kind in kinds.items():
+                check(who, name, bound.arguments[name], kind)
+            return fn(*args, **kwargs)
+
+        checked.__hyperparameters__ = dict(kinds)
+        return checked
+
+    return decorate
+
+
+# -- Single checks (for code that validates outside a factory) ---------------------
+
+
+def check_non_negative(name: str, value: Any, *, who: str | None = None) -> None:
+    """``ValueError`` unless a concrete ``value`` is a finite number >= 0."""
+    check(who, name, value, NON_NEGATIVE)
+
+
+def check_positive(name: str, value: Any, *, who: str | None = None) -> None:
+    """``ValueError`` unless a concrete ``value`` is a finite number > 0."""
+    check(who, name, value, POSITIVE)
 
 
 def check_in_range(
@@ -68,26 +481,34 @@ def check_in_range(
     *,
     low_inclusive: bool = True,
     high_inclusive: bool = False,
+    who: str | None = None,
 ) -> None:
-    """Raise ``ValueError`` if a concrete ``value`` lies outside the interval."""
-    v = _concrete_scalar(value)
-    if v is None:
-        return
-    ok_low = v >= low if low_inclusive else v > low
-    ok_high = v <= high if high_inclusive else v < high
-    if not (ok_low and ok_high):
-        lb = "[" if low_inclusive else "("
-        hb = "]" if high_inclusive else ")"
+    """``ValueError`` unless a concrete ``value`` lies in the interval."""
+    kind = real(low, high, low_open=not low_inclusive, high_open=not high_inclusive)
+    check(who, name, value, kind)
+
+
+def check_schedule_or_non_negative(
+    name: str, value: Any, *, who: str | None = None
+) -> None:
+    """Learning rates: a schedule (callable) passes; a number must be >= 0."""
+    check(who, name, value, LEARNING_RATE)
+
+
+def check_transformation(who: str, name: str, value: Any) -> None:
+    """``TypeError`` unless ``value`` is a gradient transformation."""
+    check(who, name, value, TRANSFORMATION)
+
+
+def require_params(params: Any, who: str) -> None:
+    """``ValueError`` if ``params`` is None: ``who`` needs the parameters."""
+    if params is None:
         raise ValueError(
-            f"{name} must be in {lb}{low}, {high}{hb}, got {name}={value!r}."
+            f"{who} needs the parameters: call update(updates, state, params)."
         )
 
 
-def check_schedule_or_non_negative(name: str, value: Any) -> None:
-    """Learning rates: a schedule (callable) passes; a number must be >= 0."""
-    if callable(value):
-        return
-    check_non_negative(name, value)
+# -- Trees --------------------------------------------------------------------------
 
 
 def _path_str(path: tuple) -> str:
@@ -99,7 +520,9 @@ def _leaf_paths(tree: Any) -> list[str]:
     return [_path_str(path) for path, _ in flat]
 
 
-def describe_structure_mismatch(tree: Any, reference: Any) -> str | None:
+def describe_structure_mismatch(
+    tree: Any, reference: Any, *, what: str = "gradients"
+) -> str | None:
     """The first leaf path where ``tree`` and ``reference`` differ, or None.
 
     Trees are compared by their leaf paths (``None`` counts as a leaf, and a
@@ -114,15 +537,15 @@ def describe_structure_mismatch(tree: Any, reference: Any) -> str | None:
         if pa == pb:
             continue
         if pb not in in_a and pa not in in_b:
-            return f"first differing path: the gradients have {pa} where expected {pb}"
+            return f"first differing path: the {what} have {pa} where expected {pb}"
         if pb not in in_a:
-            return f"first differing path: the gradients lack the leaf at {pb}"
+            return f"first differing path: the {what} lack the leaf at {pb}"
         if pa not in in_b:
-            return f"first differing path: the gradients have an extra leaf at {pa}"
-        return f"first differing path: the gradients have {pa} where expected {pb}"
+            return f"first differing path: the {what} have an extra leaf at {pa}"
+        return f"first differing path: the {what} have {pa} where expected {pb}"
     if len(a) > len(b):
-        return f"first differing path: the gradients have an extra leaf at {a[len(b)]}"
-    return f"first differing path: the gradients lack the leaf at {b[len(a)]}"
+        return f"first differing path: the {what} have an extra leaf at {a[len(b)]}"
+    return f"first differing path: the {what} lack the leaf at {b[len(a)]}"
 
 
 def param_shaped_subtrees(state: Any) -> list[Any]:
@@ -137,7 +560,7 @@ def param_shaped_subtrees(state: Any) -> list[Any]:
         if isinstance(node, tuple) and hasattr(node, "_fields"):
             for value in node:
                 walk(value)
-        elif isinstance(node, (tuple, list)):
+        elif isinstance(node, tuple | list):
             for value in node:
                 walk(value)
         elif node is not None and jax.tree.leaves(node) and not hasattr(node, "shape"):
@@ -159,8 +582,65 @@ def check_same_structure(
     ``None`` leaves count as nodes, as in Optax, so a tree with ``None`` in the
     same places as the reference matches.
     """
-    msg = describe_structure_mismatch(tree, reference)
+    msg = describe_structure_mismatch(tree, reference, what=what)
     if msg is not None:
         raise ValueError(
             f"The structure of the {what} does not match {against}; {msg}."
         )
+
+
+def _shape_dtype(x: Any) -> tuple[tuple[int, ...], Any]:
+    return tuple(np.shape(x)), jnp.result_type(x)
+
+
+def check_updates_like(
+    updates: Any,
+    params: Any,
+    *,
+    who: str,
+    what: str = "updates",
+    against: str = "parameters",
+) -> None:
+    """Raise unless ``updates`` has the structure, shapes and kinds of ``params``.
+
+    Checked at trace time from shapes and dtypes only (free at run time):
+
+    * the structure, naming the first differing path (``ValueError``);
+    * each leaf's shape equals its parameter's (``ValueError`` naming the path
+      and both shapes and dtypes): broadcasting a ``(3, 1)`` gradient onto a
+      ``(3,)`` bias would silently turn the bias into ``(3, 3)``;
+    * complex updates for real parameters (``TypeError``): the imaginary part
+      would be dropped or would turn real state complex.
+
+    ``None`` parameters (and the updates at their place) are skipped.
+    """
+    msg = describe_structure_mismatch(updates, params, what=what)
+    if msg is not None:
+        raise ValueError(
+            f"{who}: the structure of the {what} does not match the {against}; {msg}."
+        )
+    flat_u = jax.tree_util.tree_flatten_with_path(updates, is_leaf=lambda x: x is None)[
+        0
+    ]
+    flat_p = jax.tree.leaves(params, is_leaf=lambda x: x is None)
+    for (path, u), p in zip(flat_u, flat_p, strict=True):
+        if u is None or p is None or type(p).__name__ == "MaskedNode":
+            continue
+        if type(u).__name__ == "MaskedNode":
+            continue
+        (us, ud), (ps, pd) = _shape_dtype(u), _shape_dtype(p)
+        where = _path_str(path)
+        if us != ps:
+            raise ValueError(
+                f"{who}: the {what} at {where} have shape {us} ({ud}) but the "
+                f"{against[:-1] if against.endswith('s') else against} there has "
+                f"shape {ps} ({pd}); shapes must be equal (no broadcasting)."
+            )
+        if jnp.issubdtype(ud, jnp.complexfloating) and not jnp.issubdtype(
+            pd, jnp.complexfloating
+        ):
+            raise TypeError(
+                f"{who}: the {what} at {where} are complex ({ud}) but the "
+                f"{against[:-1] if against.endswith('s') else against} there is "
+                f"real ({pd})."
+            )

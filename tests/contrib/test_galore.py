@@ -94,17 +94,17 @@ def test_single_dimension_numbers_apply_to_every_tensor_of_rank_2_or_more():
 
 
 @pytest.mark.parametrize(
-    "kwargs,arg",
+    "kwargs,arg,error",
     [
-        (dict(learning_rate=-1.0), "learning_rate"),
-        (dict(learning_rate=1e-2, rank=0), "rank"),
-        (dict(learning_rate=1e-2, rank=2.5), "rank"),
-        (dict(learning_rate=1e-2, update_proj_gap=0), "update_proj_gap"),
-        (dict(learning_rate=1e-2, weight_decay=-1.0), "weight_decay"),
+        (dict(learning_rate=-1.0), "learning_rate", ValueError),
+        (dict(learning_rate=1e-2, rank=0), "rank", ValueError),
+        (dict(learning_rate=1e-2, rank=2.5), "rank", TypeError),
+        (dict(learning_rate=1e-2, update_proj_gap=0), "update_proj_gap", ValueError),
+        (dict(learning_rate=1e-2, weight_decay=-1.0), "weight_decay", ValueError),
     ],
 )
-def test_bad_hyperparameters_fail_at_construction(kwargs, arg):
-    with pytest.raises(ValueError, match=arg):
+def test_bad_hyperparameters_fail_at_construction(kwargs, arg, error):
+    with pytest.raises(error, match=arg):
         tsx.contrib.galore(**kwargs)
 
 

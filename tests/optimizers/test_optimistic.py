@@ -69,7 +69,7 @@ def test_optimistic_adam_matches_optax_and_warns():
 def test_optimistic_adam_rejects_schedule():
     with (
         warnings.catch_warnings(),
-        pytest.raises(ValueError, match="learning_rate"),
+        pytest.raises(TypeError, match="learning_rate"),
     ):
         warnings.simplefilter("ignore", DeprecationWarning)
         tsx.optimistic_adam(schedule)

@@ -222,5 +222,8 @@ def test_build_refuses_decay_given_twice_and_a_mask_without_decay():
 def test_build_refuses_a_mask_for_a_decay_that_takes_none():
     with pytest.raises(ValueError, match="takes no mask"):
         tsx.optimizers.build(
-            "novograd", learning_rate=1e-3, weight_decay=0.1, weight_decay_mask=_decay_mask
+            "novograd",
+            learning_rate=1e-3,
+            weight_decay=0.1,
+            weight_decay_mask=_decay_mask,
         )

@@ -165,7 +165,9 @@ def test_checkpoint_mid_cycle_restores():
         assert_trees_close(u, want, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("k", [0, -1, 2.5, "4"])
-def test_bad_every_k_schedule_raises(k):
-    with pytest.raises(ValueError, match="every_k_schedule"):
+@pytest.mark.parametrize(
+    "k,error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), ("4", TypeError)]
+)
+def test_bad_every_k_schedule_raises(k, error):
+    with pytest.raises(error, match="MultiSteps: every_k_schedule"):
         tsx.MultiSteps(tsx.adam(1e-3), every_k_schedule=k)

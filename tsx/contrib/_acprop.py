@@ -35,11 +35,23 @@ from tsx._combine import chain
 from tsx.optimizers._adabelief import ScaleByBeliefState
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    DECAY,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    hyperparameters,
+)
 
 __all__ = ["acprop", "scale_by_acprop"]
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+)
 def scale_by_acprop(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -58,10 +70,6 @@ def scale_by_acprop(
       eps_root: added to the centred second moment at every step (must be
         positive when differentiating through the optimizer).
     """
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    check_non_negative("eps_root", eps_root)
 
     def init_fn(params):
         return ScaleByBeliefState(
@@ -92,6 +100,15 @@ def scale_by_acprop(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    weight_decay=NON_NEGATIVE,
+    mask=MASK,
+)
 def acprop(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

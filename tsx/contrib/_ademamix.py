@@ -35,7 +35,15 @@ from tsx._base import GradientTransformation, Params, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    hyperparameters,
+    schedule_or,
+)
 
 __all__ = [
     "ScaleByAdemamixState",
@@ -88,6 +96,16 @@ def _dtype_or_none(dtype: Any | None) -> Any | None:
     return None if dtype is None else jnp.dtype(dtype)
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    b3=schedule_or(DECAY),
+    alpha=schedule_or(NON_NEGATIVE),
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nu_dtype=DTYPE,
+)
 def scale_by_ademamix(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -116,12 +134,6 @@ def scale_by_ademamix(
     update, so a reduced-precision state stays reduced (Optax lets float32
     gradients promote a bfloat16 state after the first step).
     """
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_in_range("b3", b3, 0.0, 1.0)
-    check_non_negative("alpha", alpha)
-    check_non_negative("eps", eps)
-    check_non_negative("eps_root", eps_root)
     mu_dtype = _dtype_or_none(mu_dtype)
     nu_dtype = mu_dtype if nu_dtype is None else jnp.dtype(nu_dtype)
 
@@ -166,6 +178,19 @@ def scale_by_ademamix(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    b3=schedule_or(DECAY),
+    alpha=schedule_or(NON_NEGATIVE),
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    weight_decay=NON_NEGATIVE,
+    mask=MASK,
+    nu_dtype=DTYPE,
+)
 def ademamix(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
@@ -209,6 +234,13 @@ def ademamix(
     )
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    alpha=schedule_or(NON_NEGATIVE),
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+)
 def scale_by_simplified_ademamix(
     b1: jax.typing.ArrayLike = 0.99,
     b2: jax.typing.ArrayLike = 0.95,
@@ -225,11 +257,6 @@ def scale_by_simplified_ademamix(
       eps: added to the denominator outside the square root.
       eps_root: added to the second moment inside the square root.
     """
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_non_negative("alpha", alpha)
-    check_non_negative("eps", eps)
-    check_non_negative("eps_root", eps_root)
 
     def init_fn(params):
         return ScaleBySimplifiedAdEMAMixState(
@@ -257,6 +284,16 @@ def scale_by_simplified_ademamix(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    alpha=schedule_or(NON_NEGATIVE),
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    weight_decay=NON_NEGATIVE,
+    mask=MASK,
+)
 def simplified_ademamix(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.99,

@@ -34,7 +34,15 @@ from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.optimizers._adam import ScaleByAdamState
 from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    FUNCTION,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+)
 
 __all__ = ["adopt", "scale_by_adopt"]
 
@@ -43,6 +51,16 @@ def _quarter_power(count: jax.Array) -> jax.Array:
     return count**0.25
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nesterov=BOOL,
+    use_clipping=BOOL,
+    clip_value_fn=FUNCTION,
+    nu_dtype=DTYPE,
+)
 def scale_by_adopt(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.9999,
@@ -69,9 +87,6 @@ def scale_by_adopt(
 
     State: ``ScaleByAdamState(count, mu, nu)``.
     """
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_non_negative("eps", eps)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
     nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
 
@@ -115,6 +130,17 @@ def scale_by_adopt(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nesterov=BOOL,
+    use_clipping=BOOL,
+    clip_value_fn=FUNCTION,
+    nu_dtype=DTYPE,
+)
 def adopt(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

@@ -29,7 +29,14 @@ from tsx._base import GradientTransformation, Params, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_non_negative, check_positive
+from tsx.validation import (
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    POSITIVE,
+    hyperparameters,
+    require_params,
+)
 
 __all__ = ["COCOBState", "cocob", "scale_by_cocob"]
 
@@ -52,6 +59,10 @@ class COCOBState(NamedTuple):
     reward: Any
 
 
+@hyperparameters(
+    alpha=POSITIVE,
+    eps=NON_NEGATIVE,
+)
 def scale_by_cocob(
     alpha: jax.typing.ArrayLike = 100.0, eps: jax.typing.ArrayLike = 1e-8
 ) -> GradientTransformation:
@@ -61,8 +72,6 @@ def scale_by_cocob(
       alpha: damping of the bets during the first steps (> 0).
       eps: initial value of the per-coordinate scale :math:`L` (>= 0).
     """
-    check_positive("alpha", alpha)
-    check_non_negative("eps", eps)
 
     def init_fn(params):
         zeros = tu.tree_zeros_like(params)
@@ -75,10 +84,7 @@ def scale_by_cocob(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "cocob needs the parameters: call update(updates, state, params)."
-            )
+        require_params(params, "cocob")
         w0 = state.init_particles
         scale = jax.tree.map(
             lambda l_, g: jnp.maximum(l_, jnp.abs(g)), state.scale, updates
@@ -111,6 +117,13 @@ def scale_by_cocob(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    alpha=POSITIVE,
+    eps=NON_NEGATIVE,
+    weight_decay=NON_NEGATIVE,
+    mask=MASK,
+)
 def cocob(
     learning_rate: ScalarOrSchedule = 1.0,
     alpha: jax.typing.ArrayLike = 100.0,

@@ -15,6 +15,10 @@ import jax
 import jax.numpy as jnp
 
 from tsx._base import GradientTransformation, OptState
+from tsx.validation import (
+    TRANSFORMATION,
+    hyperparameters,
+)
 
 __all__ = [
     "SplitRealAndImaginaryArrays",
@@ -52,6 +56,9 @@ def _is_pair(x: Any) -> bool:
     return isinstance(x, SplitRealAndImaginaryArrays)
 
 
+@hyperparameters(
+    inner=TRANSFORMATION,
+)
 def split_real_and_imaginary(inner: GradientTransformation) -> GradientTransformation:
     """Run ``inner`` on complex leaves split into (real, imaginary) pairs.
 

@@ -33,10 +33,13 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx.validation import (
-    check_in_range,
-    check_non_negative,
-    check_positive,
-    check_schedule_or_non_negative,
+    DECAY,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    POSITIVE,
+    hyperparameters,
+    require_params,
+    sequence_of,
 )
 
 __all__ = ["DAdaptAdamWState", "dadapt_adamw"]
@@ -62,6 +65,13 @@ class DAdaptAdamWState(NamedTuple):
     count: jax.Array
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    betas=sequence_of(DECAY, 2),
+    eps=NON_NEGATIVE,
+    estim_lr0=POSITIVE,
+    weight_decay=NON_NEGATIVE,
+)
 def dadapt_adamw(
     learning_rate: ScalarOrSchedule = 1.0,
     betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
@@ -81,15 +91,7 @@ def dadapt_adamw(
 
     Needs ``params`` in ``update``.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    if len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got betas={betas!r}.")
     beta1, beta2 = betas
-    check_in_range("betas[0]", beta1, 0.0, 1.0)
-    check_in_range("betas[1]", beta2, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    check_positive("estim_lr0", estim_lr0)
-    check_non_negative("weight_decay", weight_decay)
 
     def init_fn(params):
         dtype = tu.tree_dtype(params, "lowest")
@@ -104,11 +106,7 @@ def dadapt_adamw(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "dadapt_adamw needs the parameters: call "
-                "update(updates, state, params)."
-            )
+        require_params(params, "dadapt_adamw")
         sqrt_b2 = beta2**0.5
         gamma = learning_rate(state.count) if callable(learning_rate) else learning_rate
         count = numerics.safe_increment(state.count)

@@ -41,11 +41,36 @@ from tsx._base import GradientTransformation, Params, ScalarOrSchedule, identity
 from tsx._combine import chain
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_non_negative, check_positive
+from tsx.validation import (
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    POSITIVE,
+    Kind,
+    hyperparameters,
+    optional,
+    require_params,
+)
 
 __all__ = ["DoGState", "DoWGState", "dog", "dowg", "scale_by_dog", "scale_by_dowg"]
 
 _INIT_STEP_TYPES = ("distance", "learning_rate", "heuristic")
+
+
+def _init_step_problem(init_step: Any) -> type[Exception] | None:
+    if not isinstance(init_step, tuple | list) or len(init_step) != 2:
+        return TypeError
+    kind, value = init_step
+    if kind not in _INIT_STEP_TYPES:
+        return ValueError
+    return (NON_NEGATIVE if kind == "learning_rate" else POSITIVE).problem(value)
+
+
+_INIT_STEP = Kind(
+    "a pair (kind, value) with kind 'distance', 'learning_rate' or 'heuristic' "
+    "and value a finite float > 0 (>= 0 for 'learning_rate')",
+    _init_step_problem,
+)
 
 
 class DoGState(NamedTuple):
@@ -78,13 +103,10 @@ class DoWGState(NamedTuple):
     estim_sq_dist: jax.Array
 
 
-def _need_params(name: str, params: Any) -> None:
-    if params is None:
-        raise ValueError(
-            f"{name} needs the parameters: call update(updates, state, params)."
-        )
-
-
+@hyperparameters(
+    init_step=_INIT_STEP,
+    eps=NON_NEGATIVE,
+)
 def scale_by_dog(
     init_step: tuple[
         Literal["distance", "learning_rate", "heuristic"], jax.typing.ArrayLike
@@ -98,22 +120,7 @@ def scale_by_dog(
         or ``"learning_rate"``, fixing the initial distance estimate.
       eps: added to the summed squared gradient norms inside the root.
     """
-    try:
-        kind, value = init_step
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"init_step must be a pair (kind, value), got init_step={init_step!r}."
-        ) from None
-    if kind not in _INIT_STEP_TYPES:
-        raise ValueError(
-            f"init_step kind must be one of {_INIT_STEP_TYPES}, got "
-            f"init_step={init_step!r}."
-        )
-    if kind == "learning_rate":
-        check_non_negative("init_step", value)
-    else:
-        check_positive("init_step", value)
-    check_non_negative("eps", eps)
+    kind, value = init_step
 
     def init_fn(params):
         dtype = tu.tree_dtype(params, "lowest")
@@ -131,7 +138,7 @@ def scale_by_dog(
         )
 
     def update_fn(updates, state, params=None):
-        _need_params("dog", params)
+        require_params(params, "dog")
         dist = tu.tree_norm(tu.tree_sub(state.init_params, params))
         max_dist = jnp.maximum(state.max_dist, dist)
         sum_sq = state.sum_sq_norm_grads + tu.tree_norm(updates, squared=True)
@@ -148,6 +155,13 @@ def scale_by_dog(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    init_step=_INIT_STEP,
+    eps=NON_NEGATIVE,
+    weight_decay=optional(NON_NEGATIVE),
+    mask=MASK,
+)
 def dog(
     learning_rate: ScalarOrSchedule = 1.0,
     init_step: tuple[
@@ -179,6 +193,10 @@ def dog(
     )
 
 
+@hyperparameters(
+    init_estim_sq_dist=optional(POSITIVE),
+    eps=NON_NEGATIVE,
+)
 def scale_by_dowg(
     init_estim_sq_dist: jax.typing.ArrayLike | None = None,
     eps: jax.typing.ArrayLike = 1e-4,
@@ -189,9 +207,6 @@ def scale_by_dowg(
       init_estim_sq_dist: initial squared distance estimate (default ``eps``).
       eps: added to the denominator, and the default initial estimate.
     """
-    if init_estim_sq_dist is not None:
-        check_positive("init_estim_sq_dist", init_estim_sq_dist)
-    check_non_negative("eps", eps)
 
     def init_fn(params):
         dtype = tu.tree_dtype(params, "lowest")
@@ -203,7 +218,7 @@ def scale_by_dowg(
         )
 
     def update_fn(updates, state, params=None):
-        _need_params("dowg", params)
+        require_params(params, "dowg")
         sq_dist = tu.tree_norm(tu.tree_sub(state.init_params, params), squared=True)
         estim_sq_dist = jnp.maximum(state.estim_sq_dist, sq_dist)
         weighted = (
@@ -218,6 +233,13 @@ def scale_by_dowg(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    init_estim_sq_dist=optional(POSITIVE),
+    eps=NON_NEGATIVE,
+    weight_decay=optional(NON_NEGATIVE),
+    mask=MASK,
+)
 def dowg(
     learning_rate: ScalarOrSchedule = 1.0,
     init_estim_sq_dist: jax.typing.ArrayLike | None = None,

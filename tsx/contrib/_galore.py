@@ -34,7 +34,16 @@ from tsx._combine import chain
 from tsx.optimizers._adam import scale_by_adam
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    POSITIVE_INT,
+    TRANSFORMATION,
+    hyperparameters,
+    optional,
+    tree_of,
+)
 
 __all__ = [
     "GaLoreDimensionNumbers",
@@ -55,6 +64,7 @@ class GaLoreDimensionNumbers(NamedTuple):
 
 
 GaLoreDimNumsOrFn = GaLoreDimensionNumbers | Params | Callable[[Params], Params | None]
+_DIMENSION_NUMBERS = optional(tree_of(GaLoreDimensionNumbers))
 
 
 class GaLoreState(NamedTuple):
@@ -119,6 +129,13 @@ def _matrix_view(
     return to_matrix, from_matrix
 
 
+@hyperparameters(
+    rank=POSITIVE_INT,
+    update_proj_gap=POSITIVE_INT,
+    scale=NON_NEGATIVE,
+    base_optimizer=optional(TRANSFORMATION),
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
+)
 def scale_by_galore(
     rank: int = 128,
     update_proj_gap: int = 200,
@@ -142,15 +159,6 @@ def scale_by_galore(
     """
     if base_optimizer is None:
         base_optimizer = scale_by_adam()
-    if isinstance(rank, bool) or not isinstance(rank, int):
-        raise ValueError(f"rank must be a positive int, got rank={rank!r}.")
-    if rank <= 0:
-        raise ValueError(f"rank must be a positive int, got rank={rank!r}.")
-    if isinstance(update_proj_gap, int) and update_proj_gap <= 0:
-        raise ValueError(
-            f"update_proj_gap must be > 0, got update_proj_gap={update_proj_gap!r}."
-        )
-    check_non_negative("scale", scale)
 
     def dim_nums_for(tree):
         spec = weight_dimension_numbers
@@ -258,6 +266,16 @@ def scale_by_galore(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    rank=POSITIVE_INT,
+    update_proj_gap=POSITIVE_INT,
+    scale=NON_NEGATIVE,
+    base_optimizer=optional(TRANSFORMATION),
+    weight_decay=NON_NEGATIVE,
+    mask=MASK,
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
+)
 def galore(
     learning_rate: ScalarOrSchedule,
     rank: int = 128,

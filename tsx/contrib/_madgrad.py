@@ -30,9 +30,11 @@ from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.transforms._weight_decay import add_decayed_weights
 from tsx.validation import (
-    check_in_range,
-    check_non_negative,
-    check_schedule_or_non_negative,
+    DECAY,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+    require_params,
 )
 
 __all__ = ["MadgradState", "madgrad", "scale_by_madgrad"]
@@ -54,6 +56,11 @@ class MadgradState(NamedTuple):
     x0: Any
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    momentum=DECAY,
+    eps=NON_NEGATIVE,
+)
 def scale_by_madgrad(
     learning_rate: ScalarOrSchedule,
     momentum: float = 0.9,
@@ -68,9 +75,6 @@ def scale_by_madgrad(
 
     Needs ``params`` in ``update``.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    check_in_range("momentum", momentum, 0.0, 1.0)
-    check_non_negative("eps", eps)
 
     def init_fn(params):
         return MadgradState(
@@ -81,10 +85,7 @@ def scale_by_madgrad(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "madgrad needs the parameters: call update(updates, state, params)."
-            )
+        require_params(params, "madgrad")
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         weight = (lr + eps) * jnp.sqrt(state.count + 1)
         grad_sum_sq = jax.tree.map(
@@ -112,6 +113,12 @@ def scale_by_madgrad(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    momentum=DECAY,
+    weight_decay=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+)
 def madgrad(
     learning_rate: ScalarOrSchedule,
     momentum: float = 0.9,

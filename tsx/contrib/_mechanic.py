@@ -39,7 +39,14 @@ from tsx._base import (
     OptState,
     with_extra_args_support,
 )
-from tsx.validation import check_non_negative, check_positive
+from tsx.validation import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    TRANSFORMATION,
+    hyperparameters,
+    require_params,
+)
 
 __all__ = ["MechanicState", "mechanize"]
 
@@ -66,6 +73,13 @@ class MechanicState(NamedTuple):
     x0: Any
 
 
+@hyperparameters(
+    base_optimizer=TRANSFORMATION,
+    weight_decay=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+    s_init=POSITIVE,
+    num_betas=POSITIVE_INT,
+)
 def mechanize(
     base_optimizer: GradientTransformation,
     weight_decay: jax.typing.ArrayLike = 1e-2,
@@ -85,13 +99,6 @@ def mechanize(
 
     Extra arguments reach the base optimizer. Needs ``params`` in ``update``.
     """
-    check_non_negative("weight_decay", weight_decay)
-    check_non_negative("eps", eps)
-    check_positive("s_init", s_init)
-    if isinstance(num_betas, bool) or not isinstance(num_betas, int) or num_betas < 1:
-        raise ValueError(
-            f"num_betas must be a positive int, got num_betas={num_betas!r}."
-        )
     base_optimizer = with_extra_args_support(base_optimizer)
 
     def init_fn(params):
@@ -107,10 +114,7 @@ def mechanize(
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        if params is None:
-            raise ValueError(
-                "mechanize needs the parameters: call update(updates, state, params)."
-            )
+        require_params(params, "mechanize")
         count = numerics.safe_increment(state.count)
         base_updates, base_state = base_optimizer.update(
             updates, state.base_optimizer_state, params, **extra_args

@@ -33,9 +33,13 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx.validation import (
-    check_in_range,
-    check_non_negative,
-    check_schedule_or_non_negative,
+    BOOL,
+    DECAY,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+    real,
+    require_params,
 )
 
 __all__ = ["MomoAdamState", "MomoState", "momo", "momo_adam"]
@@ -83,15 +87,22 @@ class MomoAdamState(NamedTuple):
 
 
 def _check_call(params: Any, value: Any) -> None:
-    if params is None:
-        raise ValueError("momo needs the parameters: call update(g, state, params).")
+    require_params(params, "momo")
     if value is None:
-        raise ValueError(
+        # A TypeError, as for a missing keyword argument (Optax's behaviour).
+        raise TypeError(
             "momo needs the current loss: call update(g, state, params, "
             "value=loss), e.g. with loss, g = jax.value_and_grad(f)(params)."
         )
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    beta=DECAY,
+    lower_bound=real(),
+    weight_decay=NON_NEGATIVE,
+    adapt_lower_bound=BOOL,
+)
 def momo(
     learning_rate: ScalarOrSchedule = 1.0,
     beta: jax.typing.ArrayLike = 0.9,
@@ -110,9 +121,6 @@ def momo(
 
     ``update(grads, state, params, value=loss)``.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    check_in_range("beta", beta, 0.0, 1.0)
-    check_non_negative("weight_decay", weight_decay)
 
     def init_fn(params):
         dtype = tu.tree_dtype(params, "lowest")
@@ -170,6 +178,15 @@ def momo(
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    lower_bound=real(),
+    weight_decay=NON_NEGATIVE,
+    adapt_lower_bound=BOOL,
+)
 def momo_adam(
     learning_rate: ScalarOrSchedule = 1e-2,
     b1: jax.typing.ArrayLike = 0.9,
@@ -192,11 +209,6 @@ def momo_adam(
 
     ``update(grads, state, params, value=loss)``.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    check_non_negative("weight_decay", weight_decay)
 
     def init_fn(params):
         dtype = tu.tree_dtype(params, "lowest")

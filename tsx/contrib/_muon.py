@@ -32,6 +32,7 @@ from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tsx import numerics
 from tsx import tree_utils as tu
@@ -47,7 +48,22 @@ from tsx.transforms._masking import MaskedNode
 from tsx.transforms._partition import partition
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    OPTIONAL_LEARNING_RATE,
+    POSITIVE_INT,
+    Kind,
+    any_of,
+    choice,
+    hyperparameters,
+    optional,
+    tree_of,
+)
 
 __all__ = [
     "MuonDimensionNumbers",
@@ -73,6 +89,25 @@ _COEFF_PRESETS = {"standard": _STANDARD_COEFFS, "dion": _DION_COEFFS}
 ReshapeFn = Callable[[jax.Array], jax.Array]
 
 
+def _ns_coeffs_problem(value: Any) -> type[Exception] | None:
+    if isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        coeffs = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return TypeError
+    if coeffs.ndim not in (1, 2) or coeffs.shape[-1] != 3:
+        return ValueError
+    return None if np.isfinite(coeffs).all() else ValueError
+
+
+_NS_COEFFS = Kind(
+    "a triple (a, b, c) of finite floats or a sequence of such triples",
+    _ns_coeffs_problem,
+)
+_PRECONDITIONING = choice(*_PRECONDITIONINGS)
+
+
 class MuonDimensionNumbers(NamedTuple):
     """How to see a tensor as a batch of matrices.
 
@@ -86,6 +121,7 @@ class MuonDimensionNumbers(NamedTuple):
 
 
 WeightDimNumOrFn = MuonDimensionNumbers | Params | Callable[[Params], Params | None]
+_DIMENSION_NUMBERS = optional(tree_of(MuonDimensionNumbers))
 
 
 class MuonState(NamedTuple):
@@ -264,6 +300,10 @@ def _resolve(spec: Any, updates: Any) -> Any:
     return spec(updates) if callable(spec) else spec
 
 
+@hyperparameters(
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    consistent_rms=optional(NON_NEGATIVE),
+)
 def scale_by_shape(
     weight_dimension_numbers: WeightDimNumOrFn | None = None,
     consistent_rms: jax.typing.ArrayLike | None = None,
@@ -274,8 +314,6 @@ def scale_by_shape(
     ``consistent_rms``, ``sqrt(max(fan_in, fan_out)) * consistent_rms`` (an
     update RMS independent of the shape, matching AdamW's).
     """
-    if consistent_rms is not None:
-        check_non_negative("consistent_rms", consistent_rms)
 
     def scale_one(u, dim_nums):
         fan_in, fan_out = _fans(u, dim_nums)
@@ -311,11 +349,17 @@ def _coeff_array(ns_coeffs: Any, ns_steps: Any) -> jax.Array:
     return coeffs
 
 
-def _check_ns_steps(ns_steps: Any) -> None:
-    if isinstance(ns_steps, bool) or (isinstance(ns_steps, int) and ns_steps < 1):
-        raise ValueError(f"ns_steps must be a positive int, got ns_steps={ns_steps!r}.")
-
-
+@hyperparameters(
+    ns_coeffs=_NS_COEFFS,
+    ns_steps=POSITIVE_INT,
+    beta=DECAY,
+    eps=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nesterov=BOOL,
+    adaptive=BOOL,
+    preconditioning=_PRECONDITIONING,
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
+)
 def scale_by_muon(
     ns_coeffs: tuple[Any, Any, Any] | tuple[tuple[Any, Any, Any], ...] = (
         _STANDARD_COEFFS
@@ -348,14 +392,6 @@ def scale_by_muon(
         updates returning one. ``None``: every leaf is a matrix (tsx also
         accepts a tree of matrices here, where Optax takes a single array).
     """
-    check_in_range("beta", beta, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    _check_ns_steps(ns_steps)
-    if preconditioning not in _PRECONDITIONINGS:
-        raise ValueError(
-            f"preconditioning must be one of {_PRECONDITIONINGS}, got "
-            f"preconditioning={preconditioning!r}."
-        )
     coeffs0 = _coeff_array(ns_coeffs, ns_steps)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
 
@@ -400,6 +436,27 @@ def scale_by_muon(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    ns_coeffs=any_of(choice("standard", "dion"), _NS_COEFFS),
+    ns_steps=POSITIVE_INT,
+    beta=DECAY,
+    eps=NON_NEGATIVE,
+    weight_decay=NON_NEGATIVE,
+    weight_decay_mask=MASK,
+    mu_dtype=DTYPE,
+    nesterov=BOOL,
+    adaptive=BOOL,
+    preconditioning=_PRECONDITIONING,
+    adam_b1=DECAY,
+    adam_b2=DECAY,
+    adam_eps_root=NON_NEGATIVE,
+    adam_weight_decay=NON_NEGATIVE,
+    adam_learning_rate=OPTIONAL_LEARNING_RATE,
+    muon_weight_dimension_numbers=_DIMENSION_NUMBERS,
+    consistent_rms=optional(NON_NEGATIVE),
+    nu_dtype=DTYPE,
+)
 def muon(
     learning_rate: ScalarOrSchedule,
     ns_coeffs: tuple[Any, Any, Any] | tuple[tuple[Any, Any, Any], ...] | str = (
@@ -460,16 +517,7 @@ def muon(
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
     if isinstance(ns_coeffs, str):
-        if ns_coeffs not in _COEFF_PRESETS:
-            raise ValueError(
-                f"ns_coeffs preset must be one of {sorted(_COEFF_PRESETS)}, got "
-                f"ns_coeffs={ns_coeffs!r}."
-            )
         ns_coeffs = _COEFF_PRESETS[ns_coeffs]
-    check_in_range("adam_b1", adam_b1, 0.0, 1.0)
-    check_in_range("adam_b2", adam_b2, 0.0, 1.0)
-    check_non_negative("adam_eps_root", adam_eps_root)
-    check_non_negative("adam_weight_decay", adam_weight_decay)
 
     dims_spec = muon_weight_dimension_numbers
     if dims_spec is None:

@@ -28,7 +28,16 @@ from tsx._combine import chain
 from tsx.transforms._per_example import per_example_global_norm_clip
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._trace import trace
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+    integer,
+    optional,
+    prng_key,
+)
 
 __all__ = [
     "DifferentiallyPrivateAggregateState",
@@ -53,6 +62,12 @@ def _as_key(key: jax.Array | int) -> jax.Array:
     return jax.random.key(key)
 
 
+@hyperparameters(
+    l2_norm_clip=NON_NEGATIVE,
+    noise_multiplier=NON_NEGATIVE,
+    key=optional(prng_key()),
+    seed=optional(integer()),
+)
 def differentially_private_aggregate(
     l2_norm_clip: jax.typing.ArrayLike,
     noise_multiplier: jax.typing.ArrayLike,
@@ -71,8 +86,6 @@ def differentially_private_aggregate(
 
     The output has no batch axis. State: the PRNG key, split every step.
     """
-    check_non_negative("l2_norm_clip", l2_norm_clip)
-    check_non_negative("noise_multiplier", noise_multiplier)
     if seed is not None:
         warnings.warn(
             '"seed" is deprecated; pass key=jax.random.key(seed) (or the int as key).',
@@ -115,6 +128,14 @@ def differentially_private_aggregate(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    l2_norm_clip=NON_NEGATIVE,
+    noise_multiplier=NON_NEGATIVE,
+    seed=integer(),
+    momentum=optional(DECAY),
+    nesterov=BOOL,
+)
 def dpsgd(
     learning_rate: ScalarOrSchedule,
     l2_norm_clip: jax.typing.ArrayLike,
@@ -133,8 +154,6 @@ def dpsgd(
       momentum: if not None, the decay of a :func:`~tsx.trace` momentum.
       nesterov: Nesterov momentum.
     """
-    if momentum is not None:
-        check_in_range("momentum", momentum, 0.0, 1.0, high_inclusive=True)
     return chain(
         differentially_private_aggregate(
             l2_norm_clip=l2_norm_clip,

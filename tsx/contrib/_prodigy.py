@@ -34,10 +34,15 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx.validation import (
-    check_in_range,
-    check_non_negative,
-    check_positive,
-    check_schedule_or_non_negative,
+    BOOL,
+    DECAY,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    POSITIVE,
+    hyperparameters,
+    optional,
+    require_params,
+    sequence_of,
 )
 
 __all__ = ["ProdigyState", "prodigy"]
@@ -65,6 +70,16 @@ class ProdigyState(NamedTuple):
     count: jax.Array
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    betas=sequence_of(DECAY, 2),
+    beta3=optional(DECAY),
+    eps=NON_NEGATIVE,
+    estim_lr0=POSITIVE,
+    estim_lr_coef=NON_NEGATIVE,
+    weight_decay=NON_NEGATIVE,
+    safeguard_warmup=BOOL,
+)
 def prodigy(
     learning_rate: ScalarOrSchedule = 1.0,
     betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
@@ -90,20 +105,9 @@ def prodigy(
 
     Needs ``params`` in ``update``.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    if len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got betas={betas!r}.")
     beta1, beta2 = betas
-    check_in_range("betas[0]", beta1, 0.0, 1.0)
-    check_in_range("betas[1]", beta2, 0.0, 1.0)
     if beta3 is None:
         beta3 = beta2**0.5
-    else:
-        check_in_range("beta3", beta3, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    check_positive("estim_lr0", estim_lr0)
-    check_non_negative("estim_lr_coef", estim_lr_coef)
-    check_non_negative("weight_decay", weight_decay)
 
     def init_fn(params):
         dtype = tu.tree_dtype(params, "lowest")
@@ -119,10 +123,7 @@ def prodigy(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "prodigy needs the parameters: call update(updates, state, params)."
-            )
+        require_params(params, "prodigy")
         d = state.estim_lr
         count = numerics.safe_increment(state.count)
         gamma = learning_rate(state.count) if callable(learning_rate) else learning_rate

@@ -24,7 +24,14 @@ import jax.numpy as jnp
 from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformationExtraArgs
-from tsx.validation import check_in_range, check_non_negative, check_positive
+from tsx.validation import (
+    NON_NEGATIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    hyperparameters,
+    integer,
+    real,
+)
 
 __all__ = ["ReduceLROnPlateauState", "reduce_on_plateau"]
 
@@ -49,6 +56,15 @@ class ReduceLROnPlateauState(NamedTuple):
     avg_value: jax.Array
 
 
+@hyperparameters(
+    factor=real(0, 1, low_open=True, high_open=True),
+    patience=integer(0),
+    rtol=PROBABILITY,
+    atol=NON_NEGATIVE,
+    cooldown=integer(0),
+    accumulation_size=POSITIVE_INT,
+    min_scale=NON_NEGATIVE,
+)
 def reduce_on_plateau(
     factor: float = 0.1,
     patience: jax.typing.ArrayLike = 10,
@@ -72,18 +88,11 @@ def reduce_on_plateau(
     ``update(updates, state, params=None, value=loss)``; chain it after an
     optimizer to scale its updates.
     """
-    check_in_range("factor", factor, 0.0, 1.0, low_inclusive=False)
-    check_in_range("rtol", rtol, 0.0, 1.0, high_inclusive=True)
-    check_non_negative("atol", atol)
     if rtol == 0.0 and atol == 0.0:
         raise ValueError(
             "at least one of rtol and atol must be positive, got "
             f"rtol={rtol!r} and atol={atol!r}."
         )
-    check_non_negative("patience", patience)
-    check_non_negative("cooldown", cooldown)
-    check_positive("accumulation_size", accumulation_size)
-    check_non_negative("min_scale", min_scale)
 
     def init_fn(params):
         low = tu.tree_dtype(params, "lowest")

@@ -40,6 +40,14 @@ from tsx._base import (
     OptState,
 )
 from tsx._update import apply_updates
+from tsx.validation import (
+    BOOL,
+    POSITIVE_INT,
+    TRANSFORMATION,
+    hyperparameters,
+    optional,
+    string,
+)
 
 __all__ = ["NormalizeState", "SAMState", "normalize", "sam"]
 
@@ -78,6 +86,14 @@ class SAMState(NamedTuple):
     cache: Any | None
 
 
+@hyperparameters(
+    optimizer=TRANSFORMATION,
+    adv_optimizer=TRANSFORMATION,
+    sync_period=POSITIVE_INT,
+    reset_state=BOOL,
+    opaque_mode=BOOL,
+    batch_axis_name=optional(string()),
+)
 def sam(
     optimizer: GradientTransformation,
     adv_optimizer: GradientTransformation,
@@ -99,14 +115,6 @@ def sam(
       batch_axis_name: in opaque mode, average ``grad_fn``'s gradients over
         this mapped axis (``jax.lax.pmean``).
     """
-    if (
-        isinstance(sync_period, bool)
-        or not isinstance(sync_period, int)
-        or sync_period < 1
-    ):
-        raise ValueError(
-            f"sync_period must be an int >= 1, got sync_period={sync_period!r}."
-        )
 
     def init_fn(params):
         return SAMState(

@@ -40,10 +40,21 @@ from tsx.schedules._warmup import warmup_constant_schedule
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
 from tsx.validation import (
-    check_in_range,
-    check_non_negative,
-    check_schedule_or_non_negative,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    TRANSFORMATION,
+    hyperparameters,
+    integer,
+    optional,
+    real,
+    require_params,
 )
+
+# b1 = 1 is allowed on purpose: the gradient is then taken at the average x
+# (primal averaging), a limiting case the paper discusses.
+_SCHEDULE_FREE_B1 = real(0.0, 1.0, low_open=True)
 
 __all__ = [
     "ScheduleFreeState",
@@ -91,6 +102,13 @@ def schedule_free_eval_params(state: OptState, params: Any) -> Any:
     return jax.tree.map(lambda y, z_: (y - (1.0 - b1) * z_) / b1, params, z)
 
 
+@hyperparameters(
+    base_optimizer=TRANSFORMATION,
+    learning_rate=LEARNING_RATE,
+    b1=_SCHEDULE_FREE_B1,
+    weight_lr_power=NON_NEGATIVE,
+    state_dtype=DTYPE,
+)
 def schedule_free(
     base_optimizer: GradientTransformation,
     learning_rate: ScalarOrSchedule,
@@ -112,9 +130,6 @@ def schedule_free(
 
     Needs ``params`` in ``update``; extra arguments reach the base optimizer.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    check_in_range("b1", b1, 0.0, 1.0, low_inclusive=False, high_inclusive=True)
-    check_non_negative("weight_lr_power", weight_lr_power)
     base_optimizer = with_extra_args_support(base_optimizer)
 
     def init_fn(params):
@@ -130,10 +145,7 @@ def schedule_free(
         )
 
     def update_fn(grads, state, params=None, **extra_args):
-        if params is None:
-            raise ValueError(
-                "schedule_free needs the parameters: call update(grads, state, params)."
-            )
+        require_params(params, "schedule_free")
         lr = learning_rate
         if callable(learning_rate):
             lr = jnp.asarray(learning_rate(state.step_count), dtype=state.max_lr.dtype)
@@ -178,6 +190,14 @@ def _with_warmup(learning_rate: Any, warmup_steps: int | None) -> Any:
     )
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    warmup_steps=optional(integer(0)),
+    b1=_SCHEDULE_FREE_B1,
+    weight_decay=optional(NON_NEGATIVE),
+    weight_lr_power=NON_NEGATIVE,
+    state_dtype=DTYPE,
+)
 def schedule_free_sgd(
     learning_rate: jax.typing.ArrayLike = 1.0,
     warmup_steps: int | None = None,
@@ -197,7 +217,6 @@ def schedule_free_sgd(
       weight_lr_power: :math:`p` of the averaging weights.
       state_dtype: dtype of :math:`z`.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
     learning_rate = _with_warmup(learning_rate, warmup_steps)
     optimizer = sgd(learning_rate)
     if weight_decay is not None:
@@ -211,6 +230,16 @@ def schedule_free_sgd(
     )
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    warmup_steps=optional(integer(0)),
+    b1=_SCHEDULE_FREE_B1,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    weight_decay=NON_NEGATIVE,
+    weight_lr_power=NON_NEGATIVE,
+    state_dtype=DTYPE,
+)
 def schedule_free_adamw(
     learning_rate: jax.typing.ArrayLike = 0.0025,
     warmup_steps: int | None = None,
@@ -237,9 +266,6 @@ def schedule_free_adamw(
       weight_lr_power: :math:`p` of the averaging weights.
       state_dtype: dtype of :math:`z`.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_non_negative("eps", eps)
     learning_rate = _with_warmup(learning_rate, warmup_steps)
     optimizer = chain(
         scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=True),

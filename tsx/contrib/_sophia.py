@@ -40,7 +40,22 @@ from tsx._base import (
 from tsx._combine import chain
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_in_range, check_non_negative, check_positive
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    TRANSFORMATION,
+    hyperparameters,
+    integer,
+    optional,
+    prng_key,
+    require_params,
+)
 
 __all__ = [
     "HutchinsonState",
@@ -84,6 +99,9 @@ def _rademacher_like(key: jax.Array, params: Any) -> Any:
     return jax.tree.unflatten(treedef, signs)
 
 
+@hyperparameters(
+    random_seed=optional(prng_key()),
+)
 def hutchinson_estimator_diag_hessian(
     random_seed: jax.Array | None = None,
 ) -> GradientTransformationExtraArgs:
@@ -105,11 +123,7 @@ def hutchinson_estimator_diag_hessian(
 
     def update_fn(updates, state, params=None, obj_fn=None, **extra_args):
         del updates, extra_args
-        if params is None:
-            raise ValueError(
-                "hutchinson_estimator_diag_hessian needs the parameters: call "
-                "update(updates, state, params, obj_fn=f)."
-            )
+        require_params(params, "hutchinson_estimator_diag_hessian")
         if obj_fn is None:
             raise ValueError(
                 "hutchinson_estimator_diag_hessian needs the objective: call "
@@ -129,27 +143,19 @@ def hutchinson_estimator_diag_hessian(
 _DEFAULT_ESTIMATOR = hutchinson_estimator_diag_hessian()
 
 
-def _check_sophia(
-    b1: Any,
-    b2: Any,
-    eps: Any,
-    gamma: Any,
-    clip_threshold: Any,
-    update_interval: Any,
-    verbose: bool,
-    print_every: Any,
-) -> None:
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    check_non_negative("gamma", gamma)
-    if clip_threshold is not None:
-        check_positive("clip_threshold", clip_threshold)
-    check_positive("update_interval", update_interval)
-    if verbose:
-        check_positive("print_win_rate_every_n_steps", print_every)
-
-
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    gamma=NON_NEGATIVE,
+    clip_threshold=optional(POSITIVE),
+    update_interval=POSITIVE_INT,
+    hessian_diagonal_fn=TRANSFORMATION,
+    mu_dtype=DTYPE,
+    verbose=BOOL,
+    print_win_rate_every_n_steps=integer(0),
+    nu_dtype=DTYPE,
+)
 def scale_by_sophia(
     b1: jax.typing.ArrayLike = 0.965,
     b2: jax.typing.ArrayLike = 0.99,
@@ -185,16 +191,11 @@ def scale_by_sophia(
 
     Extra arguments of ``update`` (e.g. ``obj_fn=``) reach the estimator.
     """
-    _check_sophia(
-        b1,
-        b2,
-        eps,
-        gamma,
-        clip_threshold,
-        update_interval,
-        verbose,
-        print_win_rate_every_n_steps,
-    )
+    if verbose and print_win_rate_every_n_steps < 1:
+        raise ValueError(
+            "scale_by_sophia: verbose=True needs print_win_rate_every_n_steps >= 1, "
+            f"got print_win_rate_every_n_steps={print_win_rate_every_n_steps!r}."
+        )
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
     nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
     estimator = with_extra_args_support(hessian_diagonal_fn)
@@ -208,11 +209,7 @@ def scale_by_sophia(
         )
 
     def update_fn(updates, state, params=None, **estimator_kwargs):
-        if params is None:
-            raise ValueError(
-                "sophia needs the parameters: call update(updates, state, params, "
-                "obj_fn=f)."
-            )
+        require_params(params, "sophia")
         count = numerics.safe_int32_increment(state.count)
         grads = updates
         mu = tu.tree_update_moment(updates, state.mu, b1, 1)
@@ -261,6 +258,22 @@ def scale_by_sophia(
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    weight_decay=NON_NEGATIVE,
+    weight_decay_mask=MASK,
+    gamma=NON_NEGATIVE,
+    clip_threshold=optional(POSITIVE),
+    update_interval=POSITIVE_INT,
+    hessian_diagonal_fn=TRANSFORMATION,
+    mu_dtype=DTYPE,
+    verbose=BOOL,
+    print_win_rate_every_n_steps=integer(0),
+    nu_dtype=DTYPE,
+)
 def sophia(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.965,

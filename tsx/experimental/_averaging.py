@@ -19,7 +19,7 @@ the other calls emit zeros and a state with ``ready`` false, which
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +33,10 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.experimental._aggregator import Aggregator, MaybeAxis
+from tsx.validation import (
+    POSITIVE_INT,
+    hyperparameters,
+)
 
 __all__ = [
     "AccumulateAvgUpdatesState",
@@ -40,15 +44,6 @@ __all__ = [
     "average_incrementally_updates",
     "average_per_element_updates",
 ]
-
-
-def check_accumulation_steps(accumulation_steps: Any) -> None:
-    """Raise ``ValueError`` unless ``accumulation_steps`` is at least 1."""
-    if not accumulation_steps >= 1:
-        raise ValueError(
-            "accumulation_steps must be larger than or equal to 1, got "
-            f"accumulation_steps={accumulation_steps!r}."
-        )
 
 
 def average_per_element_updates(
@@ -85,6 +80,9 @@ class AccumulateAvgUpdatesState(NamedTuple):
     avg_grad: Updates
 
 
+@hyperparameters(
+    accumulation_steps=POSITIVE_INT,
+)
 def accumulate_avg_updates(
     accumulation_steps: int,
 ) -> GradientTransformation:
@@ -109,7 +107,6 @@ def accumulate_avg_updates(
     Raises:
       ValueError: ``accumulation_steps < 1``.
     """
-    check_accumulation_steps(accumulation_steps)
     if accumulation_steps == 1:
         return identity()
 
@@ -139,6 +136,9 @@ def accumulate_avg_updates(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    accumulation_steps=POSITIVE_INT,
+)
 def average_incrementally_updates(
     per_elt_axis: MaybeAxis, accumulation_steps: int
 ) -> Aggregator | GradientTransformation:

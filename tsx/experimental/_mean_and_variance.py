@@ -38,7 +38,10 @@ import jax.numpy as jnp
 from tsx import tree_utils as tu
 from tsx._base import Updates, init_empty_state
 from tsx.experimental._aggregator import Aggregator
-from tsx.experimental._averaging import check_accumulation_steps
+from tsx.validation import (
+    POSITIVE_INT,
+    hyperparameters,
+)
 
 __all__ = [
     "PerElementMeanAndSumSqDiffGradsState",
@@ -113,6 +116,9 @@ def _batch_mean_and_sum_sq_diff(
     return jax.tree.transpose(outer, inner, pairs)
 
 
+@hyperparameters(
+    accumulation_steps=POSITIVE_INT,
+)
 def get_per_element_mean_and_sum_sq_diff_grads(
     per_elt_axis: int | Sequence[int] = 0,
     accumulation_steps: int = 1,
@@ -143,7 +149,6 @@ def get_per_element_mean_and_sum_sq_diff_grads(
     Raises:
       ValueError: ``accumulation_steps < 1``.
     """
-    check_accumulation_steps(accumulation_steps)
 
     def single_batch_update(per_elt_updates, state, params=None, **extra_args):
         del params, extra_args

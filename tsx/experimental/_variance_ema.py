@@ -40,7 +40,12 @@ from tsx.experimental._aggregator import Aggregator, process
 from tsx.experimental._mean_and_variance import (
     get_per_element_mean_and_sum_sq_diff_grads,
 )
-from tsx.validation import check_in_range
+from tsx.validation import (
+    DECAY,
+    POSITIVE_INT,
+    TRANSFORMATION,
+    hyperparameters,
+)
 
 __all__ = [
     "PerElementMeanAndVarianceEMAState",
@@ -67,6 +72,9 @@ class PerElementMeanAndVarianceEMAState(NamedTuple):
     variance_grads_ema: Updates
 
 
+@hyperparameters(
+    ema_decay=DECAY,
+)
 def track_per_element_mean_and_variance_with_ema(
     ema_decay: jax.typing.ArrayLike = 0.9,
 ) -> GradientTransformation:
@@ -90,7 +98,6 @@ def track_per_element_mean_and_variance_with_ema(
     Raises:
       ValueError: a concrete ``ema_decay`` outside ``[0, 1)``.
     """
-    check_in_range("ema_decay", ema_decay, 0.0, 1.0)
 
     def ema(new, old):
         return jax.tree.map(
@@ -147,6 +154,11 @@ def get_unbiased_mean_and_variance_ema(
     return mean, variance
 
 
+@hyperparameters(
+    opt=TRANSFORMATION,
+    ema_decay=DECAY,
+    accumulation_steps=POSITIVE_INT,
+)
 def add_mean_variance_to_opt(
     opt: GradientTransformation,
     ema_decay: jax.typing.ArrayLike = 0.9,

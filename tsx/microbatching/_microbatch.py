@@ -15,7 +15,11 @@ from tsx.microbatching._accumulators import (
     resolve_accumulator,
 )
 from tsx.microbatching._reshape import reshape_batch_axis
-from tsx.validation import check_positive
+from tsx.validation import (
+    POSITIVE_INT,
+    hyperparameters,
+    optional,
+)
 
 __all__ = ["microbatch"]
 
@@ -62,6 +66,9 @@ def _split_batches(
     return tuple(new_args), new_kwargs, batch_size
 
 
+@hyperparameters(
+    microbatch_size=optional(POSITIVE_INT),
+)
 def microbatch(
     fun: Callable[..., Any],
     argnums: int | Sequence[int],
@@ -111,7 +118,6 @@ def microbatch(
     """
     if microbatch_size is None:
         return fun
-    check_positive("microbatch_size", microbatch_size)
     argnums = _as_tuple(argnums)
     argnames = _as_tuple(argnames)
     n_batched = len(argnums) + len(argnames)

@@ -32,8 +32,15 @@ from tsx._base import (
     ScalarOrSchedule,
 )
 from tsx._combine import chain
-from tsx.optimizers._adam import check_adam_hyperparams
 from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+)
 
 __all__ = ["ScaleByBeliefState", "adabelief", "scale_by_belief"]
 
@@ -46,6 +53,14 @@ class ScaleByBeliefState(NamedTuple):
     nu: Any
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    nesterov=BOOL,
+    nu_dtype=DTYPE,
+)
 def scale_by_belief(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -67,7 +82,6 @@ def scale_by_belief(
       nu_dtype: tsx addition; dtype in which ``nu`` is stored (default: the
         params').
     """
-    check_adam_hyperparams(b1, b2, eps, eps_root)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
@@ -104,6 +118,15 @@ def scale_by_belief(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    nesterov=BOOL,
+    nu_dtype=DTYPE,
+)
 def adabelief(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

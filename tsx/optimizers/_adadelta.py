@@ -33,7 +33,15 @@ from tsx._combine import chain
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    MASK,
+    NON_NEGATIVE,
+    OPTIONAL_LEARNING_RATE,
+    hyperparameters,
+    schedule_or,
+)
 
 __all__ = ["ScaleByAdaDeltaState", "adadelta", "scale_by_adadelta"]
 
@@ -45,6 +53,11 @@ class ScaleByAdaDeltaState(NamedTuple):
     e_x: Any
 
 
+@hyperparameters(
+    rho=DECAY,
+    eps=NON_NEGATIVE,
+    nu_dtype=DTYPE,
+)
 def scale_by_adadelta(
     rho: jax.typing.ArrayLike = 0.9,
     eps: jax.typing.ArrayLike = 1e-6,
@@ -59,8 +72,6 @@ def scale_by_adadelta(
       nu_dtype: tsx addition; dtype in which both averages (second moments)
         are stored (default: the params').
     """
-    check_in_range("rho", rho, 0.0, 1.0)
-    check_non_negative("eps", eps)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
@@ -86,6 +97,14 @@ def scale_by_adadelta(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=OPTIONAL_LEARNING_RATE,
+    rho=DECAY,
+    eps=NON_NEGATIVE,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    weight_decay_mask=MASK,
+    nu_dtype=DTYPE,
+)
 def adadelta(
     learning_rate: ScalarOrSchedule | None = None,
     rho: jax.typing.ArrayLike = 0.9,

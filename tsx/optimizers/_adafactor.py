@@ -44,10 +44,20 @@ from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale, scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
 from tsx.validation import (
-    check_in_range,
-    check_non_negative,
-    check_positive,
-    check_schedule_or_non_negative,
+    BOOL,
+    DECAY,
+    DTYPE,
+    FUNCTION,
+    MASK,
+    NON_NEGATIVE,
+    OPTIONAL_LEARNING_RATE,
+    POSITIVE,
+    hyperparameters,
+    integer,
+    optional,
+    real,
+    require_params,
+    schedule_or,
 )
 
 __all__ = ["FactoredState", "adafactor", "scale_by_factored_rms"]
@@ -93,6 +103,16 @@ def _zeros_without_axis(x: jax.Array, axis: int, dtype: Any) -> jax.Array:
     return jnp.zeros_like(reduced, dtype=dtype)
 
 
+@hyperparameters(
+    factored=BOOL,
+    # Any value a custom decay_rate_fn takes; adafactor() checks its own.
+    decay_rate=real(),
+    step_offset=real(),
+    min_dim_size_to_factor=integer(0),
+    epsilon=NON_NEGATIVE,
+    decay_rate_fn=FUNCTION,
+    nu_dtype=DTYPE,
+)
 def scale_by_factored_rms(
     factored: bool = True,
     decay_rate: jax.typing.ArrayLike = 0.8,
@@ -120,10 +140,6 @@ def scale_by_factored_rms(
       nu_dtype: tsx addition; dtype of the stored statistics (default: each
         parameter's dtype).
     """
-    if decay_rate_fn is _decay_rate_pow:
-        check_non_negative("decay_rate", decay_rate)
-    check_non_negative("min_dim_size_to_factor", min_dim_size_to_factor)
-    check_non_negative("epsilon", epsilon)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
 
     def axes_of(p):
@@ -153,11 +169,7 @@ def scale_by_factored_rms(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "scale_by_factored_rms needs the parameters: call "
-                "update(updates, state, params)."
-            )
+        require_params(params, "scale_by_factored_rms")
         grads, treedef = jax.tree.flatten(updates)
         p_leaves = treedef.flatten_up_to(params)
         row_leaves = treedef.flatten_up_to(state.v_row)
@@ -207,6 +219,21 @@ def scale_by_factored_rms(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=OPTIONAL_LEARNING_RATE,
+    min_dim_size_to_factor=integer(0),
+    decay_rate=NON_NEGATIVE,
+    decay_offset=real(),
+    multiply_by_parameter_scale=BOOL,
+    clipping_threshold=optional(POSITIVE),
+    momentum=optional(DECAY),
+    dtype_momentum=DTYPE,
+    weight_decay_rate=optional(schedule_or(NON_NEGATIVE)),
+    eps=NON_NEGATIVE,
+    factored=BOOL,
+    weight_decay_mask=MASK,
+    nu_dtype=DTYPE,
+)
 def adafactor(
     learning_rate: ScalarOrSchedule | None = None,
     min_dim_size_to_factor: int = 128,
@@ -235,15 +262,6 @@ def adafactor(
 
     ``nu_dtype`` (tsx addition) sets the dtype of the factored statistics.
     """
-    # Checked here where the inner transformations would name their own
-    # arguments (epsilon, threshold, decay, weight_decay).
-    check_non_negative("eps", eps)
-    if clipping_threshold is not None:
-        check_positive("clipping_threshold", clipping_threshold)
-    if momentum is not None:
-        check_in_range("momentum", momentum, 0.0, 1.0)
-    if weight_decay_rate is not None:
-        check_schedule_or_non_negative("weight_decay_rate", weight_decay_rate)
     parts = [
         scale_by_factored_rms(
             factored,

@@ -29,7 +29,12 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+)
 
 __all__ = ["ScaleByRssState", "adagrad", "scale_by_rss"]
 
@@ -40,6 +45,11 @@ class ScaleByRssState(NamedTuple):
     sum_of_squares: Any
 
 
+@hyperparameters(
+    initial_accumulator_value=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+    nu_dtype=DTYPE,
+)
 def scale_by_rss(
     initial_accumulator_value: jax.typing.ArrayLike = 0.1,
     eps: jax.typing.ArrayLike = 1e-7,
@@ -54,8 +64,6 @@ def scale_by_rss(
       nu_dtype: tsx addition; dtype in which the sum is stored (default: the
         params').
     """
-    check_non_negative("initial_accumulator_value", initial_accumulator_value)
-    check_non_negative("eps", eps)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
@@ -80,6 +88,12 @@ def scale_by_rss(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    initial_accumulator_value=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+    nu_dtype=DTYPE,
+)
 def adagrad(
     learning_rate: ScalarOrSchedule,
     initial_accumulator_value: jax.typing.ArrayLike = 0.1,

@@ -37,7 +37,16 @@ from tsx._combine import chain
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    hyperparameters,
+    schedule_or,
+)
 
 __all__ = ["ScaleByAdamState", "adam", "adamw", "nadam", "nadamw", "scale_by_adam"]
 
@@ -50,14 +59,15 @@ class ScaleByAdamState(NamedTuple):
     nu: Any
 
 
-def check_adam_hyperparams(b1: Any, b2: Any, eps: Any, eps_root: Any) -> None:
-    """Raise ``ValueError`` naming the first out-of-range Adam hyperparameter."""
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    check_non_negative("eps_root", eps_root)
-
-
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nesterov=BOOL,
+    nu_dtype=DTYPE,
+)
 def scale_by_adam(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -82,7 +92,6 @@ def scale_by_adam(
         addition: with bfloat16 params, ``nu_dtype=jnp.float32`` keeps the
         second moment in full precision.
     """
-    check_adam_hyperparams(b1, b2, eps, eps_root)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
     nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
 
@@ -120,6 +129,16 @@ def scale_by_adam(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nesterov=BOOL,
+    nu_dtype=DTYPE,
+)
 def adam(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
@@ -144,6 +163,18 @@ def adam(
     )
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    mask=MASK,
+    nesterov=BOOL,
+    nu_dtype=DTYPE,
+)
 def adamw(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

@@ -30,14 +30,29 @@ from tsx._base import (
     ScalarOrSchedule,
 )
 from tsx._combine import chain
-from tsx.optimizers._adam import ScaleByAdamState, check_adam_hyperparams
+from tsx.optimizers._adam import ScaleByAdamState
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    hyperparameters,
+    schedule_or,
+)
 
 __all__ = ["adamax", "adamaxw", "scale_by_adamax"]
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    nu_dtype=DTYPE,
+)
 def scale_by_adamax(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -57,7 +72,6 @@ def scale_by_adamax(
       nu_dtype: tsx addition; dtype in which ``nu`` is stored (default: the
         params').
     """
-    check_adam_hyperparams(b1, b2, eps, 0.0)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
@@ -81,6 +95,13 @@ def scale_by_adamax(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    nu_dtype=DTYPE,
+)
 def adamax(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
@@ -100,6 +121,15 @@ def adamax(
     )
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    mask=MASK,
+    nu_dtype=DTYPE,
+)
 def adamaxw(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

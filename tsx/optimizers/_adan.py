@@ -37,7 +37,15 @@ from tsx._combine import chain
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    hyperparameters,
+    schedule_or,
+)
 
 __all__ = ["ScaleByAdanState", "adan", "scale_by_adan"]
 
@@ -56,6 +64,14 @@ class ScaleByAdanState(NamedTuple):
     t: jax.Array  # int32 scalar
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    b3=DECAY,
+    nu_dtype=DTYPE,
+)
 def scale_by_adan(
     b1: jax.typing.ArrayLike = 0.98,
     b2: jax.typing.ArrayLike = 0.92,
@@ -76,11 +92,6 @@ def scale_by_adan(
       nu_dtype: tsx addition; dtype in which the second moment ``n`` is
         stored (default: the params').
     """
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    check_in_range("b3", b3, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    check_non_negative("eps_root", eps_root)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
@@ -116,6 +127,17 @@ def scale_by_adan(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    b3=DECAY,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    mask=MASK,
+    nu_dtype=DTYPE,
+)
 def adan(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.98,

@@ -32,8 +32,15 @@ from tsx._base import (
     ScalarOrSchedule,
 )
 from tsx._combine import chain
-from tsx.optimizers._adam import check_adam_hyperparams
 from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+)
 
 __all__ = ["ScaleByAmsgradState", "amsgrad", "scale_by_amsgrad"]
 
@@ -47,6 +54,16 @@ class ScaleByAmsgradState(NamedTuple):
     nu_max: Any
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    bias_correction_mu=BOOL,
+    bias_correction_nu=BOOL,
+    nu_dtype=DTYPE,
+)
 def scale_by_amsgrad(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -71,7 +88,6 @@ def scale_by_amsgrad(
       nu_dtype: tsx addition; dtype in which ``nu`` and ``nu_max`` are stored
         (default: the params').
     """
-    check_adam_hyperparams(b1, b2, eps, eps_root)
     mu_dtype = None if mu_dtype is None else jax.dtypes.canonicalize_dtype(mu_dtype)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
 
@@ -107,6 +123,17 @@ def scale_by_amsgrad(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    bias_correction_mu=BOOL,
+    bias_correction_nu=BOOL,
+    nu_dtype=DTYPE,
+)
 def amsgrad(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

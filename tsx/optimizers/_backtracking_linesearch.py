@@ -33,7 +33,15 @@ from tsx.optimizers._linesearch_utils import (
     strong_scalar,
     val_dtype,
 )
-from tsx.validation import check_in_range, check_non_negative, check_positive
+from tsx.validation import (
+    BOOL,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    hyperparameters,
+    integer,
+    real,
+)
 
 __all__ = ["ScaleByBacktrackingLinesearchState", "scale_by_backtracking_linesearch"]
 
@@ -71,6 +79,17 @@ class _Search(NamedTuple):
     iter_num: jax.Array
 
 
+@hyperparameters(
+    max_backtracking_steps=integer(0),
+    slope_rtol=PROBABILITY,
+    decrease_factor=real(0, 1, low_open=True),
+    increase_factor=POSITIVE,
+    max_learning_rate=POSITIVE,
+    atol=NON_NEGATIVE,
+    rtol=NON_NEGATIVE,
+    store_grad=BOOL,
+    verbose=BOOL,
+)
 def scale_by_backtracking_linesearch(
     max_backtracking_steps: jax.typing.ArrayLike,
     slope_rtol: jax.typing.ArrayLike = 1e-4,
@@ -103,13 +122,6 @@ def scale_by_backtracking_linesearch(
         :func:`~tsx.value_and_grad_from_state` can reuse it).
       verbose: print diagnostics when the search fails.
     """
-    check_non_negative("max_backtracking_steps", max_backtracking_steps)
-    check_in_range("slope_rtol", slope_rtol, 0.0, 1.0)
-    check_in_range("decrease_factor", decrease_factor, 0.0, 1.0, low_inclusive=False)
-    check_positive("increase_factor", increase_factor)
-    check_positive("max_learning_rate", max_learning_rate)
-    check_non_negative("atol", atol)
-    check_non_negative("rtol", rtol)
 
     def init_fn(params: Params) -> ScaleByBacktrackingLinesearchState:
         dtype = val_dtype(params)

@@ -26,7 +26,13 @@ import jax.numpy as jnp
 
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    DTYPE,
+    NON_NEGATIVE,
+    hyperparameters,
+    real,
+    require_params,
+)
 
 __all__ = ["ScaleByDistanceOverGradientsState", "scale_by_distance_over_gradients"]
 
@@ -48,6 +54,12 @@ def _distance(x: jax.Array, y: jax.typing.ArrayLike = 0.0) -> jax.Array:
     return jnp.sqrt(jnp.square(x - y).sum())
 
 
+@hyperparameters(
+    reps_rel=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+    param_dtype=DTYPE,
+    global_scale=real(),
+)
 def scale_by_distance_over_gradients(
     reps_rel: jax.typing.ArrayLike = 1e-6,
     eps: jax.typing.ArrayLike = 1e-8,
@@ -63,8 +75,6 @@ def scale_by_distance_over_gradients(
       param_dtype: dtype of the stored initial parameters.
       global_scale: multiplies every step (typically 1.0 or -1.0).
     """
-    check_non_negative("reps_rel", reps_rel)
-    check_non_negative("eps", eps)
 
     def init_fn(params):
         return ScaleByDistanceOverGradientsState(
@@ -74,11 +84,7 @@ def scale_by_distance_over_gradients(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "scale_by_distance_over_gradients needs the parameters: call "
-                "update(updates, state, params)."
-            )
+        require_params(params, "scale_by_distance_over_gradients")
         max_dist = jax.tree.map(
             lambda d, x, x0: jnp.maximum(d, _distance(x, x0)),
             state.max_dist,

@@ -29,7 +29,12 @@ from tsx._combine import chain
 from tsx.optimizers._trust_ratio import scale_by_trust_ratio
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_non_negative, check_schedule_or_non_negative
+from tsx.validation import (
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+    require_params,
+)
 
 __all__ = ["fromage"]
 
@@ -38,8 +43,7 @@ def _add_scaled_params(rate: jax.typing.ArrayLike) -> GradientTransformation:
     """``u + rate * p`` for a constant ``rate`` that may be negative (a shrink)."""
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError("fromage needs the parameters: call update(g, s, params).")
+        require_params(params, "fromage")
         new = jax.tree.map(
             lambda u, p: None if u is None else u + rate * p,
             updates,
@@ -51,6 +55,10 @@ def _add_scaled_params(rate: jax.typing.ArrayLike) -> GradientTransformation:
     return GradientTransformation(init_empty_state, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    min_norm=NON_NEGATIVE,
+)
 def fromage(
     learning_rate: ScalarOrSchedule, min_norm: jax.typing.ArrayLike = 1e-6
 ) -> GradientTransformationExtraArgs:
@@ -64,8 +72,6 @@ def fromage(
     State: three empty states for a constant learning rate; with a schedule
     the learning-rate and shrink stages each count steps.
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
-    check_non_negative("min_norm", min_norm)
     if callable(learning_rate):
 
         def shrink(count):

@@ -26,10 +26,29 @@ from tsx.optimizers._trust_ratio import scale_by_trust_ratio
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    hyperparameters,
+    schedule_or,
+)
 
 __all__ = ["lamb"]
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    mask=MASK,
+    nu_dtype=DTYPE,
+)
 def lamb(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

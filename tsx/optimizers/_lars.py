@@ -24,11 +24,29 @@ from tsx.transforms._masking import MaskOrFn, masked
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._trace import trace
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    hyperparameters,
+    schedule_or,
+)
 
 __all__ = ["lars"]
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    weight_decay_mask=MASK,
+    trust_coefficient=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+    trust_ratio_mask=MASK,
+    momentum=DECAY,
+    nesterov=BOOL,
+)
 def lars(
     learning_rate: ScalarOrSchedule,
     weight_decay: ScalarOrSchedule = 0.0,
@@ -56,7 +74,6 @@ def lars(
     TraceState(trace))``.
     """
     # trace() would name its own argument, `decay`.
-    check_non_negative("momentum", momentum)
     return chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),
         masked(

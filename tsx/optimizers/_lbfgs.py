@@ -44,6 +44,14 @@ from tsx._base import (
 from tsx._combine import chain
 from tsx.optimizers._zoom_linesearch import scale_by_zoom_linesearch
 from tsx.transforms._scaling import scale, scale_by_learning_rate
+from tsx.validation import (
+    BOOL,
+    OPTIONAL_LEARNING_RATE,
+    POSITIVE_INT,
+    TRANSFORMATION,
+    hyperparameters,
+    optional,
+)
 
 __all__ = ["ScaleByLBFGSState", "lbfgs", "scale_by_lbfgs"]
 
@@ -104,6 +112,10 @@ def _two_loop(
     return r
 
 
+@hyperparameters(
+    memory_size=POSITIVE_INT,
+    scale_init_precond=BOOL,
+)
 def scale_by_lbfgs(
     memory_size: int = 10,
     scale_init_precond: bool = True,
@@ -118,8 +130,6 @@ def scale_by_lbfgs(
       memory_size: number ``m`` of past differences kept (>= 1).
       scale_init_precond: scale the initial estimate by ``gamma_k`` (else 1).
     """
-    if memory_size < 1:
-        raise ValueError(f"memory_size must be >= 1, got memory_size={memory_size!r}.")
 
     def init_fn(params: Params) -> ScaleByLBFGSState:
         stacked = jax.tree.map(
@@ -185,6 +195,12 @@ _DEFAULT_LINESEARCH = scale_by_zoom_linesearch(
 )
 
 
+@hyperparameters(
+    learning_rate=OPTIONAL_LEARNING_RATE,
+    memory_size=POSITIVE_INT,
+    scale_init_precond=BOOL,
+    linesearch=optional(TRANSFORMATION),
+)
 def lbfgs(
     learning_rate: ScalarOrSchedule | None = None,
     memory_size: int = 10,

@@ -32,7 +32,17 @@ from tsx._combine import chain
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
-from tsx.validation import check_in_range
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    POSITIVE,
+    choice,
+    hyperparameters,
+    schedule_or,
+)
 
 __all__ = ["ScaleByLionState", "lion", "scale_by_lion"]
 
@@ -84,6 +94,13 @@ def _hard_direction_and_moment(g, m, b1, b2):
     return sign.astype(c.dtype), new_m
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    mu_dtype=DTYPE,
+    mode=choice("hard", "smooth", "refined"),
+    smooth_beta=POSITIVE,
+)
 def scale_by_lion(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.99,
@@ -102,10 +119,6 @@ def scale_by_lion(
         ``"refined"`` (``c`` where ``|c| < 1``, its sign elsewhere).
       smooth_beta: sharpness of the ``"smooth"`` mode.
     """
-    check_in_range("b1", b1, 0.0, 1.0)
-    check_in_range("b2", b2, 0.0, 1.0)
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got mode={mode!r}.")
     mu_dtype = None if mu_dtype is None else jax.dtypes.canonicalize_dtype(mu_dtype)
 
     def soft_direction(c):
@@ -143,6 +156,14 @@ def scale_by_lion(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    mu_dtype=DTYPE,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    mask=MASK,
+)
 def lion(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

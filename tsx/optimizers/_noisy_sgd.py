@@ -19,10 +19,25 @@ from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.transforms._noise import add_noise
 from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.validation import (
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+    integer,
+    optional,
+    prng_key,
+)
 
 __all__ = ["noisy_sgd"]
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    eta=NON_NEGATIVE,
+    gamma=NON_NEGATIVE,
+    key=optional(prng_key()),
+    seed=optional(integer()),
+)
 def noisy_sgd(
     learning_rate: ScalarOrSchedule,
     eta: jax.typing.ArrayLike = 0.01,

@@ -33,9 +33,16 @@ from tsx._base import (
     ScalarOrSchedule,
 )
 from tsx._combine import chain
-from tsx.optimizers._adam import check_adam_hyperparams
 from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+    require_params,
+    schedule_or,
+)
 
 __all__ = ["ScaleByNovogradState", "novograd", "scale_by_novograd"]
 
@@ -48,6 +55,15 @@ class ScaleByNovogradState(NamedTuple):
     nu: Any  # one scalar per leaf
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    mu_dtype=DTYPE,
+    nu_dtype=DTYPE,
+)
 def scale_by_novograd(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.25,
@@ -70,8 +86,6 @@ def scale_by_novograd(
       nu_dtype: tsx addition; dtype of the per-layer second moments (default:
         the params').
     """
-    check_adam_hyperparams(b1, b2, eps, eps_root)
-    check_non_negative("weight_decay", weight_decay)
     mu_dtype = None if mu_dtype is None else jax.dtypes.canonicalize_dtype(mu_dtype)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
 
@@ -113,11 +127,7 @@ def scale_by_novograd(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "scale_by_novograd needs the parameters: call "
-                "update(updates, state, params)."
-            )
+        require_params(params, "scale_by_novograd")
         count = numerics.safe_increment(state.count)
         # The first step initialises the averages with the first gradient.
         is_first = count == 1
@@ -133,6 +143,15 @@ def scale_by_novograd(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    weight_decay=schedule_or(NON_NEGATIVE),
+    nu_dtype=DTYPE,
+)
 def novograd(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

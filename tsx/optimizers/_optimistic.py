@@ -34,7 +34,16 @@ from tsx._base import (
 from tsx._combine import chain
 from tsx.optimizers._adam import scale_by_adam
 from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.validation import check_non_negative, check_schedule_or_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+    optional,
+    schedule_or,
+)
 
 # ScaleByOptimisticGradientState is importable from this module but, as in
 # Optax, not exported at top level.
@@ -53,6 +62,10 @@ class ScaleByOptimisticGradientState(NamedTuple):
     previous_gradient: Updates
 
 
+@hyperparameters(
+    alpha=schedule_or(NON_NEGATIVE),
+    beta=schedule_or(NON_NEGATIVE),
+)
 def scale_by_optimistic_gradient(
     alpha: jax.typing.ArrayLike = 1.0, beta: jax.typing.ArrayLike = 1.0
 ) -> GradientTransformation:
@@ -62,8 +75,6 @@ def scale_by_optimistic_gradient(
       alpha: weight of the current gradient.
       beta: weight of the extrapolation (negative momentum) term.
     """
-    check_non_negative("alpha", alpha)
-    check_non_negative("beta", beta)
 
     def init_fn(params):
         return ScaleByOptimisticGradientState(
@@ -87,6 +98,11 @@ def scale_by_optimistic_gradient(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    alpha=schedule_or(NON_NEGATIVE),
+    beta=schedule_or(NON_NEGATIVE),
+)
 def optimistic_gradient_descent(
     learning_rate: ScalarOrSchedule,
     alpha: ScalarOrSchedule = 1.0,
@@ -103,6 +119,17 @@ def optimistic_gradient_descent(
     )
 
 
+@hyperparameters(
+    learning_rate=NON_NEGATIVE,
+    optimism=optional(NON_NEGATIVE),
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nesterov=BOOL,
+    nu_dtype=DTYPE,
+)
 def optimistic_adam(
     learning_rate: jax.typing.ArrayLike,
     optimism: jax.typing.ArrayLike | None = None,
@@ -127,15 +154,8 @@ def optimistic_adam(
         category=DeprecationWarning,
         stacklevel=2,
     )
-    if callable(learning_rate):
-        raise ValueError(
-            "optimistic_adam does not support a schedule as learning_rate (got "
-            f"learning_rate={learning_rate!r}); optimistic_adam_v2 does."
-        )
-    check_non_negative("learning_rate", learning_rate)
     if optimism is None:
         optimism = learning_rate
-    check_non_negative("optimism", optimism)
     return chain(
         scale_by_adam(
             b1=b1,
@@ -151,6 +171,18 @@ def optimistic_adam(
     )
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    alpha=NON_NEGATIVE,
+    beta=NON_NEGATIVE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nesterov=BOOL,
+    nu_dtype=DTYPE,
+)
 def optimistic_adam_v2(
     learning_rate: ScalarOrSchedule,
     *,
@@ -171,7 +203,6 @@ def optimistic_adam_v2(
     ``(ScaleByAdamState, ScaleByOptimisticGradientState, lr_state)``.
     ``nu_dtype`` is a tsx addition (default: the parameters').
     """
-    check_schedule_or_non_negative("learning_rate", learning_rate)
     return chain(
         scale_by_adam(
             b1=b1,

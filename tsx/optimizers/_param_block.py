@@ -14,22 +14,26 @@ import jax
 
 from tsx import numerics
 from tsx._base import GradientTransformation, init_empty_state
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    NON_NEGATIVE,
+    hyperparameters,
+    require_params,
+)
 
 __all__ = ["scale_by_param_block_norm", "scale_by_param_block_rms"]
 
 
 def _scale_by_param_statistic(statistic, name: str) -> GradientTransformation:
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                f"{name} needs the parameters: call update(updates, state, params)."
-            )
+        require_params(params, name)
         return jax.tree.map(lambda u, p: u * statistic(p), updates, params), state
 
     return GradientTransformation(init_empty_state, update_fn)
 
 
+@hyperparameters(
+    min_scale=NON_NEGATIVE,
+)
 def scale_by_param_block_norm(
     min_scale: jax.typing.ArrayLike = 1e-3,
 ) -> GradientTransformation:
@@ -38,12 +42,14 @@ def scale_by_param_block_norm(
     Args:
       min_scale: lower bound on the factor (so zero-initialised blocks move).
     """
-    check_non_negative("min_scale", min_scale)
     return _scale_by_param_statistic(
         lambda p: numerics.safe_norm(p, min_scale), "scale_by_param_block_norm"
     )
 
 
+@hyperparameters(
+    min_scale=NON_NEGATIVE,
+)
 def scale_by_param_block_rms(
     min_scale: jax.typing.ArrayLike = 1e-3,
 ) -> GradientTransformation:
@@ -54,7 +60,6 @@ def scale_by_param_block_rms(
     Args:
       min_scale: lower bound on the factor (so zero-initialised blocks move).
     """
-    check_non_negative("min_scale", min_scale)
     return _scale_by_param_statistic(
         lambda p: numerics.safe_root_mean_squares(p, min_scale),
         "scale_by_param_block_rms",

@@ -29,7 +29,13 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.optimizers._sgd import sgd
-from tsx.validation import check_non_negative, check_schedule_or_non_negative
+from tsx.validation import (
+    NON_NEGATIVE,
+    choice,
+    hyperparameters,
+    real,
+    schedule_or,
+)
 
 __all__ = ["polyak_sgd", "scale_by_polyak"]
 
@@ -38,6 +44,12 @@ _VARIANTS = ("sps", "sps+")
 _TINY = float(np.finfo(float).eps)
 
 
+@hyperparameters(
+    f_min=real(),
+    max_learning_rate=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+    variant=choice("sps", "sps+"),
+)
 def scale_by_polyak(
     f_min: jax.typing.ArrayLike = 0.0,
     max_learning_rate: jax.typing.ArrayLike = 1.0,
@@ -55,12 +67,6 @@ def scale_by_polyak(
       eps: added to the squared gradient norm in the denominator.
       variant: ``'sps'`` or ``'sps+'`` (positive part of the gap).
     """
-    if variant not in _VARIANTS:
-        raise ValueError(
-            f"variant must be one of {_VARIANTS}, got variant={variant!r}."
-        )
-    check_non_negative("max_learning_rate", max_learning_rate)
-    check_non_negative("eps", eps)
 
     def update_fn(updates, state, params=None, *, value, **extra_args):
         del params, extra_args
@@ -79,6 +85,13 @@ def scale_by_polyak(
     return GradientTransformationExtraArgs(init_empty_state, update_fn)
 
 
+@hyperparameters(
+    max_learning_rate=NON_NEGATIVE,
+    scaling=schedule_or(NON_NEGATIVE),
+    f_min=real(),
+    eps=NON_NEGATIVE,
+    variant=choice("sps", "sps+"),
+)
 def polyak_sgd(
     max_learning_rate: jax.typing.ArrayLike = 1.0,
     scaling: ScalarOrSchedule = 1.0,
@@ -92,7 +105,6 @@ def polyak_sgd(
     objective at the current parameters). State (as Optax's, whose first part
     is ``sgd(scaling)``): ``((EmptyState(), lr_state), EmptyState())``.
     """
-    check_schedule_or_non_negative("scaling", scaling)
     return chain(
         sgd(learning_rate=scaling),
         scale_by_polyak(

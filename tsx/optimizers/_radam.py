@@ -34,12 +34,30 @@ from tsx._base import (
     ScalarOrSchedule,
 )
 from tsx._combine import chain
-from tsx.optimizers._adam import ScaleByAdamState, check_adam_hyperparams
+from tsx.optimizers._adam import ScaleByAdamState
 from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+)
 
 __all__ = ["radam", "scale_by_radam"]
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    threshold=NON_NEGATIVE,
+    nesterov=BOOL,
+    mu_dtype=DTYPE,
+    nu_dtype=DTYPE,
+)
 def scale_by_radam(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -65,7 +83,6 @@ def scale_by_radam(
       mu_dtype: dtype of the first moment (tsx addition).
       nu_dtype: dtype of the second moment (tsx addition).
     """
-    check_adam_hyperparams(b1, b2, eps, eps_root)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
     nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
     rho_inf = 2.0 / (1.0 - b2) - 1.0
@@ -117,6 +134,17 @@ def scale_by_radam(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    threshold=NON_NEGATIVE,
+    nesterov=BOOL,
+    mu_dtype=DTYPE,
+    nu_dtype=DTYPE,
+)
 def radam(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

@@ -36,7 +36,15 @@ from tsx._base import (
 from tsx._combine import chain
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._trace import trace
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+    optional,
+)
 
 __all__ = [
     "ScaleByRStdDevState",
@@ -77,12 +85,6 @@ class ScaleByRStdDevWithCountState(NamedTuple):
     nu: Any
 
 
-def _check_rms_hyperparams(decay: Any, eps: Any, initial_scale: Any) -> None:
-    check_in_range("decay", decay, 0.0, 1.0)
-    check_non_negative("eps", eps)
-    check_non_negative("initial_scale", initial_scale)
-
-
 def _inverse_root(eps: Any, eps_in_sqrt: bool):
     """``1 / sqrt(v + eps)`` or ``1 / (sqrt(v) + eps)``, as chosen."""
     if eps_in_sqrt:
@@ -90,6 +92,14 @@ def _inverse_root(eps: Any, eps_in_sqrt: bool):
     return lambda v: 1 / (jnp.sqrt(v) + eps)
 
 
+@hyperparameters(
+    decay=DECAY,
+    eps=NON_NEGATIVE,
+    initial_scale=NON_NEGATIVE,
+    eps_in_sqrt=BOOL,
+    bias_correction=BOOL,
+    nu_dtype=DTYPE,
+)
 def scale_by_rms(
     decay: jax.typing.ArrayLike = 0.9,
     eps: jax.typing.ArrayLike = 1e-8,
@@ -118,7 +128,6 @@ def scale_by_rms(
       nu_dtype: tsx addition; dtype in which ``nu`` is stored (default: the
         params').
     """
-    _check_rms_hyperparams(decay, eps, initial_scale)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
     inv_root = _inverse_root(eps, eps_in_sqrt)
 
@@ -145,6 +154,14 @@ def scale_by_rms(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    decay=DECAY,
+    eps=NON_NEGATIVE,
+    initial_scale=NON_NEGATIVE,
+    eps_in_sqrt=BOOL,
+    bias_correction=BOOL,
+    nu_dtype=DTYPE,
+)
 def scale_by_stddev(
     decay: jax.typing.ArrayLike = 0.9,
     eps: jax.typing.ArrayLike = 1e-8,
@@ -171,7 +188,6 @@ def scale_by_stddev(
       nu_dtype: tsx addition; dtype in which ``nu`` is stored (default: the
         params').
     """
-    _check_rms_hyperparams(decay, eps, initial_scale)
     nu_dtype = None if nu_dtype is None else jax.dtypes.canonicalize_dtype(nu_dtype)
     inv_root = _inverse_root(eps, eps_in_sqrt)
 
@@ -208,6 +224,18 @@ def scale_by_stddev(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    decay=DECAY,
+    eps=NON_NEGATIVE,
+    initial_scale=NON_NEGATIVE,
+    eps_in_sqrt=BOOL,
+    centered=BOOL,
+    momentum=optional(DECAY),
+    nesterov=BOOL,
+    bias_correction=BOOL,
+    nu_dtype=DTYPE,
+)
 def rmsprop(
     learning_rate: ScalarOrSchedule,
     decay: jax.typing.ArrayLike = 0.9,
@@ -232,9 +260,6 @@ def rmsprop(
     Hinton (2012), lecture 6e of "Neural Networks for Machine Learning";
     Graves (2013), arXiv:1308.0850 (centered form).
     """
-    if momentum is not None:
-        # trace() would name its own argument, `decay`.
-        check_non_negative("momentum", momentum)
     scaler = scale_by_stddev if centered else scale_by_rms
     return chain(
         scaler(

@@ -33,7 +33,10 @@ from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, GradientTransformationExtraArgs, Updates
 from tsx._combine import chain
 from tsx.transforms._scaling import scale
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    NON_NEGATIVE,
+    hyperparameters,
+)
 
 __all__ = ["ScaleByRpropState", "rprop", "scale_by_rprop"]
 
@@ -45,16 +48,13 @@ class ScaleByRpropState(NamedTuple):
     prev_updates: Updates
 
 
-def _check_rprop(
-    learning_rate, eta_minus, eta_plus, min_step_size, max_step_size
-) -> None:
-    check_non_negative("learning_rate", learning_rate)
-    check_non_negative("eta_minus", eta_minus)
-    check_non_negative("eta_plus", eta_plus)
-    check_non_negative("min_step_size", min_step_size)
-    check_non_negative("max_step_size", max_step_size)
-
-
+@hyperparameters(
+    learning_rate=NON_NEGATIVE,
+    eta_minus=NON_NEGATIVE,
+    eta_plus=NON_NEGATIVE,
+    min_step_size=NON_NEGATIVE,
+    max_step_size=NON_NEGATIVE,
+)
 def scale_by_rprop(
     learning_rate: jax.typing.ArrayLike,
     eta_minus: jax.typing.ArrayLike = 0.5,
@@ -71,7 +71,6 @@ def scale_by_rprop(
       min_step_size: lower clip of the step sizes.
       max_step_size: upper clip of the step sizes.
     """
-    _check_rprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)
 
     def init_fn(params):
         return ScaleByRpropState(
@@ -111,6 +110,13 @@ def scale_by_rprop(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=NON_NEGATIVE,
+    eta_minus=NON_NEGATIVE,
+    eta_plus=NON_NEGATIVE,
+    min_step_size=NON_NEGATIVE,
+    max_step_size=NON_NEGATIVE,
+)
 def rprop(
     learning_rate: jax.typing.ArrayLike,
     eta_minus: jax.typing.ArrayLike = 0.5,

@@ -18,11 +18,24 @@ from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule, identit
 from tsx._combine import chain
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._trace import trace
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    hyperparameters,
+    optional,
+)
 
 __all__ = ["sgd"]
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    momentum=optional(DECAY),
+    nesterov=BOOL,
+    accumulator_dtype=DTYPE,
+)
 def sgd(
     learning_rate: ScalarOrSchedule,
     momentum: jax.typing.ArrayLike | None = None,
@@ -43,7 +56,6 @@ def sgd(
     """
     if momentum is not None:
         # trace() would name its own argument, `decay`.
-        check_non_negative("momentum", momentum)
         first = trace(
             decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype
         )

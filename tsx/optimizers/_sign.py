@@ -32,7 +32,12 @@ from tsx._base import (
 from tsx._combine import chain
 from tsx.transforms._ema import ema
 from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.validation import check_in_range
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    hyperparameters,
+)
 
 __all__ = ["scale_by_sign", "sign_sgd", "signum"]
 
@@ -47,6 +52,9 @@ def scale_by_sign() -> GradientTransformation:
     return GradientTransformation(init_empty_state, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+)
 def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformationExtraArgs:
     """signSGD: ``-learning_rate * sign(g)``.
 
@@ -56,6 +64,11 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformationExtraArgs
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    beta=DECAY,
+    accumulator_dtype=DTYPE,
+)
 def signum(
     learning_rate: ScalarOrSchedule,
     beta: jax.typing.ArrayLike = 0.9,
@@ -71,7 +84,6 @@ def signum(
     State: ``(EmaState(count, ema), EmptyState(), lr_state)``.
     """
     # ema() would name its own argument, `decay`.
-    check_in_range("beta", beta, 0.0, 1.0)
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
         scale_by_sign(),

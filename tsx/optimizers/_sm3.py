@@ -30,7 +30,13 @@ from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, GradientTransformationExtraArgs, Updates
 from tsx._combine import chain
 from tsx.transforms._scaling import scale
-from tsx.validation import check_in_range, check_non_negative
+from tsx.validation import (
+    DECAY,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    PROBABILITY,
+    hyperparameters,
+)
 
 __all__ = ["ScaleBySM3State", "scale_by_sm3", "sm3"]
 
@@ -68,6 +74,12 @@ def _broadcastable(vec: jax.Array, axis: int, ndim: int) -> jax.Array:
     return jnp.reshape(vec, shape)
 
 
+@hyperparameters(
+    b1=DECAY,
+    # b2 = 1 (the default) accumulates sums, as AdaGrad does.
+    b2=PROBABILITY,
+    eps=NON_NEGATIVE,
+)
 def scale_by_sm3(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 1.0,
@@ -83,9 +95,6 @@ def scale_by_sm3(
 
     Complex parameters are rejected at ``init``.
     """
-    check_in_range("b1", b1, 0.0, 1.0, high_inclusive=True)
-    check_in_range("b2", b2, 0.0, 1.0, high_inclusive=True)
-    check_non_negative("eps", eps)
 
     def init_fn(params):
         if any(jnp.iscomplexobj(x) for x in jax.tree.leaves(params)):
@@ -133,6 +142,10 @@ def scale_by_sm3(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    momentum=DECAY,
+)
 def sm3(
     learning_rate: jax.typing.ArrayLike, momentum: jax.typing.ArrayLike = 0.9
 ) -> GradientTransformationExtraArgs:
@@ -148,6 +161,4 @@ def sm3(
             f"learning_rate={learning_rate!r}. Wrap it with inject_hyperparams "
             "or chain scale_by_sm3 with scale_by_learning_rate instead."
         )
-    check_non_negative("learning_rate", learning_rate)
-    check_in_range("momentum", momentum, 0.0, 1.0, high_inclusive=True)
     return chain(scale_by_sm3(momentum), scale(-learning_rate))

@@ -20,13 +20,22 @@ import jax.numpy as jnp
 
 from tsx import numerics
 from tsx._base import EmptyState, GradientTransformation, init_empty_state
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    NON_NEGATIVE,
+    hyperparameters,
+    require_params,
+)
 
 __all__ = ["ScaleByTrustRatioState", "scale_by_trust_ratio"]
 
 ScaleByTrustRatioState = EmptyState
 
 
+@hyperparameters(
+    min_norm=NON_NEGATIVE,
+    trust_coefficient=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+)
 def scale_by_trust_ratio(
     min_norm: jax.typing.ArrayLike = 0.0,
     trust_coefficient: jax.typing.ArrayLike = 1.0,
@@ -40,9 +49,6 @@ def scale_by_trust_ratio(
       trust_coefficient: the multiplier ``c``.
       eps: added to the update norm in the denominator.
     """
-    check_non_negative("min_norm", min_norm)
-    check_non_negative("trust_coefficient", trust_coefficient)
-    check_non_negative("eps", eps)
 
     def scale_leaf(u, p):
         p_norm = numerics.safe_norm(p, min_norm)
@@ -52,11 +58,7 @@ def scale_by_trust_ratio(
         return u * jnp.where(degenerate, jnp.array(1.0, dtype=p.dtype), ratio)
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "scale_by_trust_ratio needs the parameters: call "
-                "update(updates, state, params)."
-            )
+        require_params(params, "scale_by_trust_ratio")
         return jax.tree.map(scale_leaf, updates, params), state
 
     return GradientTransformation(init_empty_state, update_fn)

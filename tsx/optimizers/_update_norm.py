@@ -12,11 +12,19 @@ import jax
 
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, init_empty_state
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    NON_NEGATIVE,
+    hyperparameters,
+    real,
+)
 
 __all__ = ["normalize_by_update_norm"]
 
 
+@hyperparameters(
+    scale_factor=real(),
+    eps=NON_NEGATIVE,
+)
 def normalize_by_update_norm(
     scale_factor: jax.typing.ArrayLike = 1.0, eps: jax.typing.ArrayLike = 1e-6
 ) -> GradientTransformation:
@@ -27,7 +35,6 @@ def normalize_by_update_norm(
         direction (``-1.0`` gives normalised gradient descent).
       eps: added to the norm (keeps a zero update finite).
     """
-    check_non_negative("eps", eps)
 
     def update_fn(updates, state, params=None):
         del params

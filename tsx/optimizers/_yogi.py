@@ -30,13 +30,28 @@ from tsx._base import (
     ScalarOrSchedule,
 )
 from tsx._combine import chain
-from tsx.optimizers._adam import ScaleByAdamState, check_adam_hyperparams
+from tsx.optimizers._adam import ScaleByAdamState
 from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    DECAY,
+    DTYPE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    hyperparameters,
+)
 
 __all__ = ["scale_by_yogi", "yogi"]
 
 
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    eps_root=NON_NEGATIVE,
+    initial_accumulator_value=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nu_dtype=DTYPE,
+)
 def scale_by_yogi(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -62,8 +77,6 @@ def scale_by_yogi(
       nu_dtype: dtype of the second moment (tsx addition; default: the
         parameters').
     """
-    check_adam_hyperparams(b1, b2, eps, eps_root)
-    check_non_negative("initial_accumulator_value", initial_accumulator_value)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
     nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
 
@@ -102,6 +115,14 @@ def scale_by_yogi(
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    mu_dtype=DTYPE,
+    nu_dtype=DTYPE,
+)
 def yogi(
     learning_rate: ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,

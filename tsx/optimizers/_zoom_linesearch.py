@@ -42,7 +42,17 @@ from tsx.optimizers._linesearch_utils import (
     strong_scalar,
     val_dtype,
 )
-from tsx.validation import check_in_range, check_non_negative, check_positive
+from tsx.validation import (
+    BOOL,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    choice,
+    hyperparameters,
+    optional,
+    real,
+)
 
 __all__ = [
     "ScaleByZoomLinesearchState",
@@ -145,6 +155,18 @@ def _quadratic_minimizer(a, fa, fpa, b, fb):
     return a - fpa / (2.0 * curv)
 
 
+@hyperparameters(
+    max_linesearch_steps=POSITIVE_INT,
+    max_learning_rate=optional(POSITIVE),
+    tol=NON_NEGATIVE,
+    increase_factor=POSITIVE,
+    slope_rtol=PROBABILITY,
+    curv_rtol=real(0.0, allow_inf=True),
+    approx_dec_rtol=optional(NON_NEGATIVE),
+    stepsize_precision=NON_NEGATIVE,
+    initial_guess_strategy=choice("one", "keep"),
+    verbose=BOOL,
+)
 def scale_by_zoom_linesearch(
     max_linesearch_steps: jax.typing.ArrayLike,
     max_learning_rate: jax.typing.ArrayLike | None = None,
@@ -181,21 +203,6 @@ def scale_by_zoom_linesearch(
         directions).
       verbose: print diagnostics when a search fails.
     """
-    check_positive("max_linesearch_steps", max_linesearch_steps)
-    if max_learning_rate is not None:
-        check_positive("max_learning_rate", max_learning_rate)
-    check_non_negative("tol", tol)
-    check_positive("increase_factor", increase_factor)
-    check_in_range("slope_rtol", slope_rtol, 0.0, 1.0)
-    check_non_negative("curv_rtol", curv_rtol)
-    if approx_dec_rtol is not None:
-        check_non_negative("approx_dec_rtol", approx_dec_rtol)
-    check_non_negative("stepsize_precision", stepsize_precision)
-    if initial_guess_strategy not in _GUESS_STRATEGIES:
-        raise ValueError(
-            f"initial_guess_strategy must be one of {_GUESS_STRATEGIES}, got "
-            f"initial_guess_strategy={initial_guess_strategy!r}."
-        )
 
     def evaluate(value_and_grad_fn, s: _Search, stepsize):
         point = tu.tree_add_scale(s.params, stepsize, s.updates)

@@ -5,10 +5,17 @@ from __future__ import annotations
 import jax
 
 from tsx._base import Schedule
+from tsx.validation import (
+    hyperparameters,
+    real,
+)
 
 __all__ = ["constant_schedule"]
 
 
+@hyperparameters(
+    value=real(),
+)
 def constant_schedule(value: jax.typing.ArrayLike) -> Schedule:
     """A schedule that ignores the step and always returns ``value``.
 

@@ -6,7 +6,11 @@ import jax
 import jax.numpy as jnp
 
 from tsx._base import Schedule
-from tsx.validation import check_positive
+from tsx.validation import (
+    hyperparameters,
+    integer,
+    real,
+)
 
 __all__ = ["cosine_decay_schedule"]
 
@@ -17,6 +21,12 @@ def _as_float_if_int(x):
     return float(x) if isinstance(x, int) else x
 
 
+@hyperparameters(
+    init_value=real(),
+    decay_steps=integer(1, whole_floats=True),
+    alpha=real(),
+    exponent=real(),
+)
 def cosine_decay_schedule(
     init_value: jax.typing.ArrayLike,
     decay_steps: int,
@@ -51,7 +61,6 @@ def cosine_decay_schedule(
     Raises:
       ValueError: if ``decay_steps`` is not positive.
     """
-    check_positive("decay_steps", decay_steps)
     steps = _as_float_if_int(decay_steps)
 
     def schedule(count: jax.typing.ArrayLike) -> jax.Array:

@@ -8,13 +8,28 @@ import jax
 import jax.numpy as jnp
 
 from tsx._base import Schedule
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    BOOL,
+    NON_NEGATIVE,
+    hyperparameters,
+    integer,
+    optional,
+    real,
+)
 
 __all__ = ["exponential_decay"]
 
 _log = logging.getLogger(__name__)
 
 
+@hyperparameters(
+    init_value=real(),
+    transition_steps=integer(whole_floats=True),
+    decay_rate=NON_NEGATIVE,
+    transition_begin=integer(whole_floats=True),
+    staircase=BOOL,
+    end_value=optional(real()),
+)
 def exponential_decay(
     init_value: jax.typing.ArrayLike,
     transition_steps: int,
@@ -56,7 +71,6 @@ def exponential_decay(
     Returns:
       A function ``step -> value``.
     """
-    check_non_negative("decay_rate", decay_rate)
     if transition_steps <= 0:
         _log.info(
             "exponential_decay got transition_steps=%s <= 0; it is the constant "

@@ -20,6 +20,14 @@ from tsx._base import (
     Schedule,
     with_extra_args_support,
 )
+from tsx.validation import (
+    DTYPE,
+    FUNCTION,
+    any_of,
+    hyperparameters,
+    sequence_of,
+    string,
+)
 
 __all__ = [
     "InjectHyperparamsState",
@@ -139,6 +147,11 @@ def _cast_float(value: Any, dtype: Any) -> Any:
     return value
 
 
+@hyperparameters(
+    inner_factory=FUNCTION,
+    static_args=any_of(string(), sequence_of(string())),
+    hyperparam_dtype=DTYPE,
+)
 def inject_hyperparams(
     inner_factory: Callable[..., GradientTransformation],
     static_args: str | Iterable[str] = (),
@@ -273,6 +286,11 @@ def inject_hyperparams(
     return build
 
 
+@hyperparameters(
+    inner_factory=FUNCTION,
+    static_args=any_of(string(), sequence_of(string())),
+    hyperparam_dtype=DTYPE,
+)
 def inject_stateful_hyperparams(
     inner_factory: Callable[..., GradientTransformation],
     static_args: str | Iterable[str] = (),

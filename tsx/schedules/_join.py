@@ -9,6 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from tsx._base import Schedule
+from tsx.validation import (
+    FUNCTION,
+    STEPS,
+    any_of,
+    hyperparameters,
+    real,
+    sequence_of,
+)
 
 __all__ = ["join_schedules"]
 
@@ -39,6 +47,10 @@ def _check_join_arguments(schedules: Sequence[Schedule], boundaries) -> None:
             )
 
 
+@hyperparameters(
+    schedules=sequence_of(FUNCTION),
+    boundaries=any_of(sequence_of(STEPS), real(0.0)),
+)
 def join_schedules(
     schedules: Sequence[Schedule], boundaries: Sequence[int]
 ) -> Schedule:

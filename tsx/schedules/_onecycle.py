@@ -6,17 +6,25 @@ import jax
 
 from tsx._base import Schedule
 from tsx.schedules._piecewise import piecewise_interpolate_schedule
-from tsx.validation import check_in_range, check_positive
+from tsx.validation import (
+    POSITIVE,
+    PROBABILITY,
+    hyperparameters,
+    integer,
+    real,
+)
 
 __all__ = ["cosine_onecycle_schedule", "linear_onecycle_schedule"]
 
 
-def _check_cycle(transition_steps, div_factor, final_div_factor) -> None:
-    check_positive("transition_steps", transition_steps)
-    check_positive("div_factor", div_factor)
-    check_positive("final_div_factor", final_div_factor)
-
-
+@hyperparameters(
+    transition_steps=integer(1, whole_floats=True),
+    peak_value=real(),
+    pct_start=PROBABILITY,
+    pct_final=PROBABILITY,
+    div_factor=POSITIVE,
+    final_div_factor=POSITIVE,
+)
 def linear_onecycle_schedule(
     transition_steps: int,
     peak_value: jax.typing.ArrayLike,
@@ -57,9 +65,6 @@ def linear_onecycle_schedule(
     Raises:
       ValueError: naming the first argument out of range.
     """
-    _check_cycle(transition_steps, div_factor, final_div_factor)
-    check_in_range("pct_start", pct_start, 0.0, 1.0, high_inclusive=True)
-    check_in_range("pct_final", pct_final, 0.0, 1.0, high_inclusive=True)
     if pct_final < pct_start:
         raise ValueError(
             "pct_final must be >= pct_start, got "
@@ -76,6 +81,13 @@ def linear_onecycle_schedule(
     )
 
 
+@hyperparameters(
+    transition_steps=integer(1, whole_floats=True),
+    peak_value=real(),
+    pct_start=PROBABILITY,
+    div_factor=POSITIVE,
+    final_div_factor=POSITIVE,
+)
 def cosine_onecycle_schedule(
     transition_steps: int,
     peak_value: jax.typing.ArrayLike,
@@ -109,8 +121,6 @@ def cosine_onecycle_schedule(
     Raises:
       ValueError: naming the first argument out of range.
     """
-    _check_cycle(transition_steps, div_factor, final_div_factor)
-    check_in_range("pct_start", pct_start, 0.0, 1.0, high_inclusive=True)
     return piecewise_interpolate_schedule(
         "cosine",
         peak_value / div_factor,

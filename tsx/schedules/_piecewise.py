@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from tsx._base import Schedule
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    NON_NEGATIVE,
+    STEPS,
+    Kind,
+    choice,
+    hyperparameters,
+    optional,
+    real,
+)
 
 __all__ = ["piecewise_constant_schedule", "piecewise_interpolate_schedule"]
 
 
-def _check_scales(boundaries_and_scales: dict | None) -> None:
-    for boundary, factor in (boundaries_and_scales or {}).items():
-        check_non_negative(f"boundaries_and_scales[{boundary!r}]", factor)
+def _scales_problem(value: Any) -> type[Exception] | None:
+    if not isinstance(value, Mapping):
+        return TypeError
+    found = [STEPS.problem(k) for k in value] + [
+        NON_NEGATIVE.problem(v) for v in value.values()
+    ]
+    if TypeError in found:
+        return TypeError
+    return ValueError if ValueError in found else None
 
 
+_BOUNDARIES_AND_SCALES = optional(
+    Kind("a dict {step: factor} with factors >= 0", _scales_problem)
+)
+
+
+@hyperparameters(
+    init_value=real(),
+    boundaries_and_scales=_BOUNDARIES_AND_SCALES,
+)
 def piecewise_constant_schedule(
     init_value: jax.typing.ArrayLike,
     boundaries_and_scales: dict[int, float] | None = None,
@@ -39,7 +63,6 @@ def piecewise_constant_schedule(
     Raises:
       ValueError: if a factor is negative (the message names its boundary).
     """
-    _check_scales(boundaries_and_scales)
     jumps = sorted((boundaries_and_scales or {}).items())
 
     def schedule(count: jax.typing.ArrayLike) -> jax.typing.ArrayLike:
@@ -66,6 +89,11 @@ _INTERPOLATORS: dict[str, Callable] = {
 }
 
 
+@hyperparameters(
+    interpolate_type=choice("linear", "cosine"),
+    init_value=real(),
+    boundaries_and_scales=_BOUNDARIES_AND_SCALES,
+)
 def piecewise_interpolate_schedule(
     interpolate_type: str,
     init_value: jax.typing.ArrayLike,
@@ -96,13 +124,7 @@ def piecewise_interpolate_schedule(
     Raises:
       ValueError: for an unknown ``interpolate_type`` or a negative factor.
     """
-    if interpolate_type not in _INTERPOLATORS:
-        raise ValueError(
-            "interpolate_type must be 'linear' or 'cosine', got "
-            f"interpolate_type={interpolate_type!r}."
-        )
     interpolate = _INTERPOLATORS[interpolate_type]
-    _check_scales(boundaries_and_scales)
     pairs = sorted((boundaries_and_scales or {}).items())
     factors = tuple(f for _, f in pairs)
     knots = (0, *(b for b, _ in pairs))

@@ -8,12 +8,24 @@ import jax
 import jax.numpy as jnp
 
 from tsx._base import Schedule
+from tsx.validation import (
+    hyperparameters,
+    integer,
+    real,
+)
 
 __all__ = ["linear_schedule", "polynomial_schedule"]
 
 _log = logging.getLogger(__name__)
 
 
+@hyperparameters(
+    init_value=real(),
+    end_value=real(),
+    power=real(),
+    transition_steps=integer(whole_floats=True),
+    transition_begin=integer(whole_floats=True),
+)
 def polynomial_schedule(
     init_value: jax.typing.ArrayLike,
     end_value: jax.typing.ArrayLike,
@@ -70,6 +82,12 @@ def polynomial_schedule(
     return schedule
 
 
+@hyperparameters(
+    init_value=real(),
+    end_value=real(),
+    transition_steps=integer(whole_floats=True),
+    transition_begin=integer(whole_floats=True),
+)
 def linear_schedule(
     init_value: jax.typing.ArrayLike,
     end_value: jax.typing.ArrayLike,

@@ -9,7 +9,15 @@ from tsx.schedules._cosine import cosine_decay_schedule
 from tsx.schedules._exponential import exponential_decay
 from tsx.schedules._join import join_schedules
 from tsx.schedules._polynomial import linear_schedule
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    BOOL,
+    NON_NEGATIVE,
+    STEPS,
+    hyperparameters,
+    integer,
+    optional,
+    real,
+)
 
 __all__ = [
     "warmup_constant_schedule",
@@ -18,6 +26,11 @@ __all__ = [
 ]
 
 
+@hyperparameters(
+    init_value=real(),
+    peak_value=real(),
+    warmup_steps=STEPS,
+)
 def warmup_constant_schedule(
     init_value: jax.typing.ArrayLike,
     peak_value: jax.typing.ArrayLike,
@@ -38,12 +51,19 @@ def warmup_constant_schedule(
     Returns:
       A function ``step -> value``.
     """
-    check_non_negative("warmup_steps", warmup_steps)
     return linear_schedule(
         init_value=init_value, end_value=peak_value, transition_steps=warmup_steps
     )
 
 
+@hyperparameters(
+    init_value=real(),
+    peak_value=real(),
+    warmup_steps=STEPS,
+    decay_steps=STEPS,
+    end_value=real(),
+    exponent=real(),
+)
 def warmup_cosine_decay_schedule(
     init_value: jax.typing.ArrayLike,
     peak_value: jax.typing.ArrayLike,
@@ -87,7 +107,6 @@ def warmup_cosine_decay_schedule(
     Raises:
       ValueError: if ``warmup_steps < 0`` or ``decay_steps <= warmup_steps``.
     """
-    check_non_negative("warmup_steps", warmup_steps)
     if not decay_steps - warmup_steps > 0:
         raise ValueError(
             "decay_steps (the total length, warmup included) must exceed "
@@ -109,6 +128,16 @@ def warmup_cosine_decay_schedule(
     return join_schedules([warmup, decay], [warmup_steps])
 
 
+@hyperparameters(
+    init_value=real(),
+    peak_value=real(),
+    warmup_steps=STEPS,
+    transition_steps=integer(whole_floats=True),
+    decay_rate=NON_NEGATIVE,
+    transition_begin=integer(whole_floats=True),
+    staircase=BOOL,
+    end_value=optional(real()),
+)
 def warmup_exponential_decay_schedule(
     init_value: jax.typing.ArrayLike,
     peak_value: jax.typing.ArrayLike,
@@ -140,7 +169,6 @@ def warmup_exponential_decay_schedule(
     Returns:
       A function ``step -> value``.
     """
-    check_non_negative("warmup_steps", warmup_steps)
     warmup = linear_schedule(
         init_value=init_value, end_value=peak_value, transition_steps=warmup_steps
     )

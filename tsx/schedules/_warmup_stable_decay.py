@@ -9,7 +9,14 @@ import jax
 import jax.numpy as jnp
 
 from tsx._base import Schedule
-from tsx.validation import check_in_range, check_non_negative, check_positive
+from tsx.validation import (
+    PROBABILITY,
+    STEPS,
+    choice,
+    hyperparameters,
+    integer,
+    real,
+)
 
 __all__ = ["warmup_stable_decay_schedule"]
 
@@ -34,6 +41,15 @@ _DECAY_SHAPES: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 
+@hyperparameters(
+    peak_value=real(),
+    total_steps=integer(1, whole_floats=True),
+    warmup_steps=STEPS,
+    decay_fraction=PROBABILITY,
+    init_value=real(),
+    end_value=real(),
+    decay_type=choice(*_DECAY_SHAPES),
+)
 def warmup_stable_decay_schedule(
     peak_value: jax.typing.ArrayLike,
     total_steps: int,
@@ -96,14 +112,6 @@ def warmup_stable_decay_schedule(
         ``decay_fraction`` or ``decay_type`` is invalid, or if the warmup and
         the decay do not fit in ``total_steps``.
     """
-    check_positive("total_steps", total_steps)
-    check_non_negative("warmup_steps", warmup_steps)
-    check_in_range("decay_fraction", decay_fraction, 0.0, 1.0, high_inclusive=True)
-    if decay_type not in _DECAY_SHAPES:
-        raise ValueError(
-            f"decay_type must be one of {sorted(_DECAY_SHAPES)}, got "
-            f"decay_type={decay_type!r}."
-        )
     decay_steps = math.floor(decay_fraction * total_steps + 0.5)
     if warmup_steps + decay_steps > total_steps:
         raise ValueError(

@@ -10,7 +10,10 @@ import jax.numpy as jnp
 from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation
-from tsx.validation import check_in_range
+from tsx.validation import (
+    POSITIVE_INT,
+    hyperparameters,
+)
 
 __all__ = ["ApplyEvery", "apply_every"]
 
@@ -22,6 +25,9 @@ class ApplyEvery(NamedTuple):
     grad_acc: Any
 
 
+@hyperparameters(
+    k=POSITIVE_INT,
+)
 def apply_every(k: jax.typing.ArrayLike = 1) -> GradientTransformation:
     """Sum the updates over ``k`` steps and emit the sum on every ``k``-th step.
 
@@ -37,7 +43,6 @@ def apply_every(k: jax.typing.ArrayLike = 1) -> GradientTransformation:
     Returns:
       A :class:`~tsx.GradientTransformation` with state :class:`ApplyEvery`.
     """
-    check_in_range("k", k, 1, float("inf"), high_inclusive=True)
 
     def init_fn(params):
         return ApplyEvery(

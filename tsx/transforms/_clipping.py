@@ -13,7 +13,17 @@ import numpy as np
 from tsx import tree_utils as tu
 from tsx._base import EmptyState, GradientTransformation, init_empty_state
 from tsx.numerics import abs_sq
-from tsx.validation import check_non_negative, check_positive
+from tsx.validation import (
+    NON_NEGATIVE,
+    POSITIVE,
+    any_of,
+    hyperparameters,
+    integer,
+    optional,
+    real,
+    require_params,
+    sequence_of,
+)
 
 __all__ = [
     "AdaptiveGradClipState",
@@ -33,9 +43,10 @@ ClipState = EmptyState
 ClipByGlobalNormState = EmptyState
 AdaptiveGradClipState = EmptyState
 
-_NO_PARAMS = "needs the parameters: call update(updates, state, params)."
 
-
+@hyperparameters(
+    max_delta=real(0.0, allow_inf=True),
+)
 def clip(max_delta: jax.typing.ArrayLike) -> GradientTransformation:
     """Clip every element of the updates to ``[-max_delta, max_delta]``.
 
@@ -47,7 +58,6 @@ def clip(max_delta: jax.typing.ArrayLike) -> GradientTransformation:
     Returns:
       A stateless :class:`~tsx.GradientTransformation`.
     """
-    check_non_negative("max_delta", max_delta)
 
     def update_fn(updates, state, params=None):
         del params
@@ -56,6 +66,9 @@ def clip(max_delta: jax.typing.ArrayLike) -> GradientTransformation:
     return GradientTransformation(init_empty_state, update_fn)
 
 
+@hyperparameters(
+    threshold=POSITIVE,
+)
 def clip_by_block_rms(threshold: jax.typing.ArrayLike) -> GradientTransformation:
     """Rescale each leaf (block) so that its root-mean-square is at most ``threshold``.
 
@@ -68,7 +81,6 @@ def clip_by_block_rms(threshold: jax.typing.ArrayLike) -> GradientTransformation
     Returns:
       A stateless :class:`~tsx.GradientTransformation`.
     """
-    check_positive("threshold", threshold)
 
     def clip_leaf(u):
         denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(abs_sq(u))) / threshold)
@@ -81,6 +93,9 @@ def clip_by_block_rms(threshold: jax.typing.ArrayLike) -> GradientTransformation
     return GradientTransformation(init_empty_state, update_fn)
 
 
+@hyperparameters(
+    max_norm=real(0.0, allow_inf=True),
+)
 def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> GradientTransformation:
     """Rescale the updates so that their global L2 norm is at most ``max_norm``.
 
@@ -95,7 +110,6 @@ def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> GradientTransformatio
     Returns:
       A stateless :class:`~tsx.GradientTransformation`.
     """
-    check_non_negative("max_norm", max_norm)
 
     def update_fn(updates, state, params=None):
         del params
@@ -185,6 +199,11 @@ def unitwise_clip(
     return jnp.where(g_norm < max_norm, grad, scaled)
 
 
+@hyperparameters(
+    clipping=NON_NEGATIVE,
+    eps=NON_NEGATIVE,
+    axis=optional(any_of(integer(), sequence_of(integer()))),
+)
 def adaptive_grad_clip(
     clipping: jax.typing.ArrayLike,
     eps: jax.typing.ArrayLike = 1e-3,
@@ -208,12 +227,9 @@ def adaptive_grad_clip(
     Returns:
       A stateless :class:`~tsx.GradientTransformation` that needs ``params``.
     """
-    check_non_negative("clipping", clipping)
-    check_non_negative("eps", eps)
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(f"adaptive_grad_clip {_NO_PARAMS}")
+        require_params(params, "adaptive_grad_clip")
         g_norm = jax.tree.map(lambda x: unitwise_norm(x, axis=axis), updates)
         p_norm = jax.tree.map(lambda x: unitwise_norm(x, axis=axis), params)
         max_norm = jax.tree.map(lambda w: clipping * jnp.maximum(w, eps), p_norm)

@@ -21,6 +21,12 @@ from tsx._base import (
     OptState,
     with_extra_args_support,
 )
+from tsx.validation import (
+    BOOL,
+    FUNCTION,
+    TRANSFORMATION,
+    hyperparameters,
+)
 
 __all__ = [
     "ConditionFn",
@@ -75,6 +81,11 @@ def _conditional_update(inner, should_transform_fn, forward_extra_args, on_skip)
     return run
 
 
+@hyperparameters(
+    inner=TRANSFORMATION,
+    should_transform_fn=FUNCTION,
+    forward_extra_args=BOOL,
+)
 def conditionally_transform(
     inner: GradientTransformation,
     should_transform_fn: ConditionFn,
@@ -115,6 +126,11 @@ def conditionally_transform(
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@hyperparameters(
+    inner=TRANSFORMATION,
+    should_transform_fn=FUNCTION,
+    forward_extra_args=BOOL,
+)
 def conditionally_mask(
     inner: GradientTransformation,
     should_transform_fn: ConditionFn,

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from tsx._base import EmptyState, GradientTransformation
+from tsx.validation import require_params
 
 __all__ = ["NonNegativeParamsState", "keep_params_nonnegative"]
 
@@ -28,11 +29,7 @@ def keep_params_nonnegative() -> GradientTransformation:
         return NonNegativeParamsState()
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "keep_params_nonnegative needs the parameters: call "
-                "update(updates, state, params)."
-            )
+        require_params(params, "keep_params_nonnegative")
         new = jax.tree.map(
             lambda p, u: None if p is None else jnp.where((p + u) < 0.0, -p, u),
             params,

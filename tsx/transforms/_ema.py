@@ -10,7 +10,12 @@ import jax.numpy as jnp
 from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation
-from tsx.validation import check_in_range
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    hyperparameters,
+)
 
 __all__ = ["EmaState", "ema"]
 
@@ -22,6 +27,11 @@ class EmaState(NamedTuple):
     ema: Any
 
 
+@hyperparameters(
+    decay=DECAY,
+    debias=BOOL,
+    accumulator_dtype=DTYPE,
+)
 def ema(
     decay: jax.typing.ArrayLike,
     debias: bool = True,
@@ -47,7 +57,6 @@ def ema(
     Returns:
       A :class:`~tsx.GradientTransformation` with state :class:`EmaState`.
     """
-    check_in_range("decay", decay, 0.0, 1.0)
     acc_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
 
     def init_fn(params):

@@ -14,7 +14,11 @@ from tsx._base import (
     GradientTransformationExtraArgs,
     with_extra_args_support,
 )
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    TRANSFORMATION,
+    hyperparameters,
+    integer,
+)
 
 __all__ = ["ApplyIfFiniteState", "ZeroNansState", "apply_if_finite", "zero_nans"]
 
@@ -36,6 +40,10 @@ class ApplyIfFiniteState(NamedTuple):
     inner_state: Any
 
 
+@hyperparameters(
+    inner=TRANSFORMATION,
+    max_consecutive_errors=integer(0),
+)
 def apply_if_finite(
     inner: GradientTransformation, max_consecutive_errors: int
 ) -> GradientTransformationExtraArgs:
@@ -56,7 +64,6 @@ def apply_if_finite(
       A :class:`~tsx.GradientTransformationExtraArgs` with state
       :class:`ApplyIfFiniteState`.
     """
-    check_non_negative("max_consecutive_errors", max_consecutive_errors)
     inner = with_extra_args_support(inner)
 
     def init_fn(params):

@@ -13,6 +13,10 @@ from tsx._base import (
     GradientTransformationExtraArgs,
     with_extra_args_support,
 )
+from tsx.validation import (
+    TRANSFORMATION,
+    hyperparameters,
+)
 
 __all__ = ["flatten"]
 
@@ -31,6 +35,9 @@ def _from_vector(like: Any, flat: jax.Array) -> Any:
     )
 
 
+@hyperparameters(
+    inner=TRANSFORMATION,
+)
 def flatten(inner: GradientTransformation) -> GradientTransformationExtraArgs:
     """Give ``inner`` the concatenation of all leaves as a single 1-D array.
 

@@ -13,10 +13,18 @@ from tsx._base import (
 )
 from tsx.transforms._masking import masked
 from tsx.transforms._partition import partition
+from tsx.validation import (
+    MASK,
+    TRANSFORMATION,
+    hyperparameters,
+)
 
 __all__ = ["freeze", "selective_transform"]
 
 
+@hyperparameters(
+    mask=MASK,
+)
 def freeze(mask: bool | Any) -> GradientTransformationExtraArgs:
     """Zero the updates of the parameters where ``mask`` is True.
 
@@ -32,6 +40,10 @@ def freeze(mask: bool | Any) -> GradientTransformationExtraArgs:
     return masked(set_to_zero(), mask)
 
 
+@hyperparameters(
+    optimizer=TRANSFORMATION,
+    freeze_mask=MASK,
+)
 def selective_transform(
     optimizer: GradientTransformation, *, freeze_mask: bool | Any
 ) -> GradientTransformationExtraArgs:

@@ -9,7 +9,14 @@ import jax
 import jax.numpy as jnp
 
 from tsx._base import GradientTransformation, OptState, Params
-from tsx.validation import check_in_range
+from tsx.validation import (
+    BOOL,
+    POSITIVE_INT,
+    PROBABILITY,
+    TRANSFORMATION,
+    hyperparameters,
+    require_params,
+)
 
 __all__ = ["LookaheadParams", "LookaheadState", "lookahead"]
 
@@ -49,6 +56,12 @@ def _is_pair(params: Any) -> bool:
     return getattr(type(params), "_fields", None) == LookaheadParams._fields
 
 
+@hyperparameters(
+    fast_optimizer=TRANSFORMATION,
+    sync_period=POSITIVE_INT,
+    slow_step_size=PROBABILITY,
+    reset_state=BOOL,
+)
 def lookahead(
     fast_optimizer: GradientTransformation,
     sync_period: int,
@@ -78,8 +91,6 @@ def lookahead(
       A :class:`~tsx.GradientTransformation` with state :class:`LookaheadState`
       whose updates are :class:`LookaheadParams`.
     """
-    check_in_range("sync_period", sync_period, 1, float("inf"), high_inclusive=True)
-    check_in_range("slow_step_size", slow_step_size, 0.0, 1.0, high_inclusive=True)
 
     def init_fn(params: Any) -> LookaheadState:
         fast = getattr(params, "fast", None)
@@ -97,11 +108,7 @@ def lookahead(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "lookahead needs the LookaheadParams: call update(updates, "
-                "state, params)."
-            )
+        require_params(params, "lookahead")
         updates, fast_state = fast_optimizer.update(
             updates, state.fast_state, params.fast
         )

@@ -14,6 +14,12 @@ from tsx._base import (
     Params,
     with_extra_args_support,
 )
+from tsx.validation import (
+    BOOL,
+    MASK,
+    TRANSFORMATION,
+    hyperparameters,
+)
 
 __all__ = ["MaskOrFn", "MaskedNode", "MaskedState", "masked"]
 
@@ -40,6 +46,11 @@ def _mask_tree(tree: Any, mask_tree: Any) -> Any:
     return jax.tree.map(lambda m, t: t if m else MaskedNode(), mask_tree, tree)
 
 
+@hyperparameters(
+    inner=TRANSFORMATION,
+    mask=MASK,
+    mask_compatible_extra_args=BOOL,
+)
 def masked(
     inner: GradientTransformation,
     mask: MaskOrFn,

@@ -23,6 +23,14 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.transforms._ema import ema
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    FUNCTION,
+    hyperparameters,
+    string,
+)
 
 __all__ = [
     "MonitorState",
@@ -39,6 +47,10 @@ class SnapshotState(NamedTuple):
     measurement: dict[str, Any]
 
 
+@hyperparameters(
+    measure_name=string(),
+    measure=FUNCTION,
+)
 def snapshot(
     measure_name: str, measure: Callable[[Updates], ArrayTree]
 ) -> GradientTransformation:
@@ -110,6 +122,12 @@ def monitor(
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@hyperparameters(
+    measure=FUNCTION,
+    decay=DECAY,
+    debias=BOOL,
+    accumulator_dtype=DTYPE,
+)
 def measure_with_ema(
     measure: Callable[[Updates], ArrayTree],
     decay: jax.typing.ArrayLike,

@@ -10,7 +10,6 @@ taken, to grow the batch during training.
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
@@ -26,6 +25,16 @@ from tsx._base import (
     Params,
     Updates,
     with_extra_args_support,
+)
+from tsx.validation import (
+    BOOL,
+    DTYPE,
+    FUNCTION,
+    POSITIVE_INT,
+    TRANSFORMATION,
+    any_of,
+    hyperparameters,
+    optional,
 )
 
 __all__ = [
@@ -126,6 +135,13 @@ class MultiSteps:
     for a plain :class:`~tsx.GradientTransformation`.
     """
 
+    @hyperparameters(
+        opt=TRANSFORMATION,
+        every_k_schedule=any_of(POSITIVE_INT, FUNCTION),
+        use_grad_mean=BOOL,
+        should_skip_update_fn=optional(FUNCTION),
+        accumulator_dtype=DTYPE,
+    )
     def __init__(
         self,
         opt: GradientTransformation,
@@ -149,19 +165,9 @@ class MultiSteps:
         self._opt = with_extra_args_support(opt)
         if callable(every_k_schedule):
             self._every_k_schedule = every_k_schedule
-        elif isinstance(every_k_schedule, numbers.Integral):
-            if every_k_schedule < 1:
-                raise ValueError(
-                    f"every_k_schedule must be >= 1 (mini-steps per update), got "
-                    f"every_k_schedule={every_k_schedule!r}."
-                )
+        else:
             k = int(every_k_schedule)
             self._every_k_schedule = lambda step: k
-        else:
-            raise ValueError(
-                "every_k_schedule must be an integer >= 1 or a function of the "
-                f"step count, got every_k_schedule={every_k_schedule!r}."
-            )
         self._use_grad_mean = use_grad_mean
         self._accumulator_dtype = (
             None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)

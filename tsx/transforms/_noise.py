@@ -10,7 +10,13 @@ import jax.numpy as jnp
 
 from tsx import numerics
 from tsx._base import GradientTransformation
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    NON_NEGATIVE,
+    hyperparameters,
+    integer,
+    optional,
+    prng_key,
+)
 
 __all__ = ["AddNoiseState", "add_noise"]
 
@@ -40,6 +46,12 @@ def _normal_like(key: jax.Array, tree):
     return jax.tree.unflatten(treedef, noise)
 
 
+@hyperparameters(
+    eta=NON_NEGATIVE,
+    gamma=NON_NEGATIVE,
+    key=optional(prng_key()),
+    seed=optional(integer()),
+)
 def add_noise(
     eta: jax.typing.ArrayLike,
     gamma: jax.typing.ArrayLike,
@@ -65,8 +77,6 @@ def add_noise(
     Returns:
       A :class:`~tsx.GradientTransformation` with state :class:`AddNoiseState`.
     """
-    check_non_negative("eta", eta)
-    check_non_negative("gamma", gamma)
     if seed is not None:
         warnings.warn(
             'add_noise: "seed" is deprecated, pass key= instead.',

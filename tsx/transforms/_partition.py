@@ -26,6 +26,13 @@ from tsx._base import (
     with_extra_args_support,
 )
 from tsx.transforms._masking import masked
+from tsx.validation import (
+    BOOL,
+    FUNCTION,
+    TRANSFORMATION,
+    hyperparameters,
+    optional,
+)
 
 __all__ = ["MultiTransformState", "PartitionState", "multi_transform", "partition"]
 
@@ -85,6 +92,12 @@ def _labelled_partition(
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@hyperparameters(
+    mask_compatible_extra_args=BOOL,
+    condition=optional(FUNCTION),
+    true_gradient_transform=optional(TRANSFORMATION),
+    false_gradient_transform=optional(TRANSFORMATION),
+)
 def partition(
     transforms: Mapping[Hashable, GradientTransformation] | None = None,
     param_labels: Any | Callable[[Any], Any] | None = None,

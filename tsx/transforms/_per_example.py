@@ -13,7 +13,10 @@ import jax
 import jax.numpy as jnp
 
 from tsx import tree_utils as tu
-from tsx.validation import check_non_negative
+from tsx.validation import check, real
+
+# A clipping norm; inf disables the clipping.
+_CLIP = real(0.0, allow_inf=True)
 
 __all__ = ["per_example_global_norm_clip", "per_example_layer_norm_clip"]
 
@@ -42,7 +45,7 @@ def per_example_global_norm_clip(
       ``(clipped_sum, num_clipped)``: the summed clipped gradients (leaves lose
       the batch axis) and how many examples were scaled down.
     """
-    check_non_negative("l2_norm_clip", l2_norm_clip)
+    check("per_example_global_norm_clip", "l2_norm_clip", l2_norm_clip, _CLIP)
     if not _has_batch_axis(grads):
         raise ValueError(
             "per_example_global_norm_clip expects every leaf of grads to have "
@@ -80,7 +83,12 @@ def per_example_layer_norm_clip(
       ``(clipped_sum, num_clipped)``, both trees shaped like ``grads``: the
       summed clipped gradients and, per leaf, how many examples were clipped.
     """
-    check_non_negative("global_l2_norm_clip", global_l2_norm_clip)
+    check(
+        "per_example_layer_norm_clip",
+        "global_l2_norm_clip",
+        global_l2_norm_clip,
+        _CLIP,
+    )
     if not _has_batch_axis(grads):
         raise ValueError(
             "per_example_layer_norm_clip expects every leaf of grads to have "

@@ -16,7 +16,13 @@ from tsx._base import (
     identity,
     init_empty_state,
 )
-from tsx.validation import check_schedule_or_non_negative
+from tsx.validation import (
+    BOOL,
+    FUNCTION,
+    OPTIONAL_LEARNING_RATE,
+    hyperparameters,
+    real,
+)
 
 __all__ = [
     "ScaleByScheduleState",
@@ -35,6 +41,9 @@ class ScaleByScheduleState(NamedTuple):
     count: jax.Array  # int32 scalar
 
 
+@hyperparameters(
+    step_size=real(),
+)
 def scale(step_size: jax.typing.ArrayLike) -> GradientTransformation:
     """Multiply every update by the constant ``step_size``."""
 
@@ -45,12 +54,11 @@ def scale(step_size: jax.typing.ArrayLike) -> GradientTransformation:
     return GradientTransformation(init_empty_state, update_fn)
 
 
+@hyperparameters(
+    step_size_fn=FUNCTION,
+)
 def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     """Multiply updates by ``step_size_fn(count)``, ``count`` the steps taken so far."""
-    if not callable(step_size_fn):
-        raise ValueError(
-            f"step_size_fn must be callable (step -> value), got {step_size_fn!r}."
-        )
 
     def init_fn(params):
         del params
@@ -67,6 +75,10 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     return GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters(
+    learning_rate=OPTIONAL_LEARNING_RATE,
+    flip_sign=BOOL,
+)
 def scale_by_learning_rate(
     learning_rate: ScalarOrSchedule | None = None, *, flip_sign: bool = True
 ) -> GradientTransformation:
@@ -78,7 +90,6 @@ def scale_by_learning_rate(
     """
     if learning_rate is None:
         return identity()
-    check_schedule_or_non_negative("learning_rate", learning_rate)
     sign = -1 if flip_sign else 1
     if callable(learning_rate):
         return scale_by_schedule(lambda count: sign * learning_rate(count))

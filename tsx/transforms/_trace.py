@@ -9,7 +9,12 @@ import jax.numpy as jnp
 
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation
-from tsx.validation import check_non_negative
+from tsx.validation import (
+    BOOL,
+    DECAY,
+    DTYPE,
+    hyperparameters,
+)
 
 __all__ = ["TraceState", "trace"]
 
@@ -20,6 +25,11 @@ class TraceState(NamedTuple):
     trace: Any
 
 
+@hyperparameters(
+    decay=DECAY,
+    nesterov=BOOL,
+    accumulator_dtype=DTYPE,
+)
 def trace(
     decay: float,
     nesterov: bool = False,
@@ -31,7 +41,6 @@ def trace(
     "On the importance of initialization and momentum in deep learning").
     ``accumulator_dtype`` sets the buffer's dtype (default: the params').
     """
-    check_non_negative("decay", decay)
     acc_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
 
     def init_fn(params):

@@ -10,7 +10,13 @@ import jax.numpy as jnp
 from tsx import numerics
 from tsx._base import EmptyState, GradientTransformation, ScalarOrSchedule
 from tsx.transforms._masking import MaskOrFn, masked
-from tsx.validation import check_schedule_or_non_negative
+from tsx.validation import (
+    MASK,
+    NON_NEGATIVE,
+    hyperparameters,
+    require_params,
+    schedule_or,
+)
 
 __all__ = ["AddDecayedWeightsState", "WeightDecayScheduleState", "add_decayed_weights"]
 
@@ -23,6 +29,10 @@ class WeightDecayScheduleState(NamedTuple):
     count: jax.Array  # int32 scalar
 
 
+@hyperparameters(
+    weight_decay=schedule_or(NON_NEGATIVE),
+    mask=MASK,
+)
 def add_decayed_weights(
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn | None = None,
@@ -34,7 +44,6 @@ def add_decayed_weights(
     ``weight_decay`` may be a schedule of the step count. ``mask`` (a tree or
     function, see :func:`masked`) selects which parameters decay.
     """
-    check_schedule_or_non_negative("weight_decay", weight_decay)
     scheduled = callable(weight_decay)
 
     def init_fn(params):
@@ -44,11 +53,7 @@ def add_decayed_weights(
         return EmptyState()
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "add_decayed_weights needs the parameters: call "
-                "update(updates, state, params)."
-            )
+        require_params(params, "add_decayed_weights")
         if scheduled:
             rate = weight_decay(state.count)
             state = WeightDecayScheduleState(numerics.safe_increment(state.count))
