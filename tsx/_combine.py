@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 from tsx._base import (
@@ -82,7 +83,7 @@ def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
 def named_chain(
     *args: tuple[str, GradientTransformation],
 ) -> GradientTransformationExtraArgs:
-    """Like :func:`chain`, with the state a dict keyed by each member's name."""
+    """Like :func:`chain`, with the state an ``OrderedDict`` keyed by member names."""
     names = [name for name, _ in args]
     if len(set(names)) != len(names):
         raise ValueError(f"named_chain names must be unique, got {names}.")
@@ -91,10 +92,14 @@ def named_chain(
     }
 
     def init_fn(params):
-        return {name: t.init(params) for name, t in txs.items()}
+        # An OrderedDict, as Optax's: a different pytree node type than dict,
+        # so an Optax checkpoint of a named_chain restores only into this.
+        return collections.OrderedDict(
+            (name, t.init(params)) for name, t in txs.items()
+        )
 
     def update_fn(updates, state, params=None, **extra_args):
-        new_state = {}
+        new_state = collections.OrderedDict()
         for name, t in txs.items():
             updates, new_state[name] = t.update(
                 updates, state[name], params, **extra_args

@@ -448,7 +448,10 @@ def hyperparameters(**kinds: Kind) -> Callable[[Callable], Callable]:
 
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            bound = sig.bind(*args, **kwargs)
+            try:
+                bound = sig.bind(*args, **kwargs)
+            except TypeError as error:  # missing or unexpected arguments
+                raise TypeError(f"{who}: {error}.") from None
             bound.apply_defaults()
             for name, kind in kinds.items():
                 check(who, name, bound.arguments[name], kind)

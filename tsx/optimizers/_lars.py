@@ -50,10 +50,10 @@ __all__ = ["lars"]
 def lars(
     learning_rate: ScalarOrSchedule,
     weight_decay: ScalarOrSchedule = 0.0,
-    weight_decay_mask: MaskOrFn = True,
+    weight_decay_mask: MaskOrFn | None = True,
     trust_coefficient: jax.typing.ArrayLike = 0.001,
     eps: jax.typing.ArrayLike = 0.0,
-    trust_ratio_mask: MaskOrFn = True,
+    trust_ratio_mask: MaskOrFn | None = True,
     momentum: jax.typing.ArrayLike = 0.9,
     nesterov: bool = False,
 ) -> GradientTransformationExtraArgs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -26,15 +27,30 @@ def tree_cast_like(tree: Any, other_tree: Any) -> Any:
     return jax.tree.map(one, tree, other_tree)
 
 
+def _extreme_dtype(a: Any, b: Any, highest: bool, handler: str) -> Any:
+    """The higher (or lower) of two dtypes in JAX's promotion order."""
+    joined = jnp.promote_types(a, b)
+    if joined not in (jnp.dtype(a), jnp.dtype(b)):
+        raise ValueError(
+            f"tree_dtype(mixed_dtype_handler={handler!r}): {a} and {b} cannot be "
+            "ordered (neither promotes to the other); use 'promote'."
+        )
+    other = b if joined == jnp.dtype(a) else a
+    return joined if highest else jnp.dtype(other)
+
+
 def tree_dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
     """The common dtype of the leaves.
 
     With mixed dtypes: ``None`` raises, ``"promote"`` returns the promoted
-    type, ``"highest"``/``"lowest"`` the widest/narrowest of one kind.
+    type, ``"highest"``/``"lowest"`` the highest/lowest dtype in JAX's
+    promotion order (``a <= b`` when ``a`` promotes to ``b``: bfloat16 and
+    float16 are both below float32, but not comparable with each other). An
+    empty tree has JAX's default float dtype.
     """
     dtypes = [jnp.asarray(x).dtype for x in jax.tree.leaves(tree)]
     if not dtypes:
-        return None
+        return jnp.asarray([]).dtype
     first = dtypes[0]
     if all(d == first for d in dtypes):
         return first
@@ -46,15 +62,10 @@ def tree_dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
     if mixed_dtype_handler == "promote":
         return jnp.result_type(*dtypes)
     if mixed_dtype_handler in ("highest", "lowest"):
-        kinds = {jnp.dtype(d).kind for d in dtypes}
-        if len(kinds) > 1:
-            raise ValueError(
-                f"mixed_dtype_handler={mixed_dtype_handler!r} needs dtypes of one "
-                f"kind, got {sorted(set(map(str, dtypes)))}."
-            )
-        key = lambda d: jnp.dtype(d).itemsize  # noqa: E731
-        pick = max if mixed_dtype_handler == "highest" else min
-        return pick(dtypes, key=key)
+        highest = mixed_dtype_handler == "highest"
+        return functools.reduce(
+            lambda a, b: _extreme_dtype(a, b, highest, mixed_dtype_handler), dtypes
+        )
     raise ValueError(
         "mixed_dtype_handler must be None, 'promote', 'highest' or 'lowest', got "
         f"{mixed_dtype_handler!r}."
