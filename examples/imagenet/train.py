@@ -265,6 +265,7 @@ def create_train_state(
         ema_warmup=bool(config.ema_decay) and config.ema_warmup,
         loss_scale=loss_scale,
         skip_nonfinite=config.skip_nonfinite or float16,
+        telemetry=True,
     )
 
 
@@ -325,20 +326,18 @@ def train_step(
         loss = cross_entropy_loss(logits, batch["label"])
         return loss.mean(), (loss, logits, updates["batch_stats"])
 
-    (_, (loss, logits, batch_stats)), grads, _ = state.value_and_grad(
-        loss_fn, has_aux=True
+    (_, (loss, logits, batch_stats)), grads = state.value_and_grad(
+        loss_fn, has_aux=True, return_finite=False
     )(state.params)
     learning_rate = learning_rate_fn(state.step)
-    state, telemetry = state.apply_gradients(
-        grads=grads, batch_stats=batch_stats, return_telemetry=True
-    )
+    state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
     cls = LossScaledTrainMetrics if state.loss_scale is not None else TrainMetrics
     step_metrics = cls.single_from_model_output(
         loss=loss,
         logits=logits,
         labels=batch["label"],
         learning_rate=learning_rate,
-        **telemetry,
+        **state.telemetry,
     )
     return state, step_metrics
 

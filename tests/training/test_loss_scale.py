@@ -79,9 +79,9 @@ def test_value_and_grad_unscales_and_returns_the_unscaled_loss():
         return cross_entropy(logits, y), logits
 
     ls = DLS(2.0**15)
-    (loss, logits), grads, finite = jax.jit(ls.value_and_grad(loss_fn, has_aux=True))(
-        params, batch["x"], batch["y"]
-    )
+    (loss, logits), grads, finite = jax.jit(
+        ls.value_and_grad(loss_fn, has_aux=True, return_finite=True)
+    )(params, batch["x"], batch["y"])
     (ref_loss, ref_logits), ref_grads = jax.jit(
         jax.value_and_grad(loss_fn, has_aux=True)
     )(params, batch["x"], batch["y"])
@@ -94,7 +94,7 @@ def test_value_and_grad_unscales_and_returns_the_unscaled_loss():
     # argnums and the plain (unscaled) helper.
     _, gx, finite = jax.jit(
         tsx.training.value_and_grad(
-            lambda p, x: loss_fn(p, x, batch["y"])[0], argnums=1
+            lambda p, x: loss_fn(p, x, batch["y"])[0], argnums=1, return_finite=True
         )
     )(params, batch["x"])
     ref_gx = jax.jit(jax.grad(lambda x: loss_fn(params, x, batch["y"])[0]))(batch["x"])
@@ -112,6 +112,7 @@ def test_float16_overflow_is_skipped_backs_off_then_grows_after_the_interval():
         tx=tsx.adam(1e-2),
         ema_decay=0.9,
         loss_scale=DLS(2.0**20, growth_interval=2, backoff_factor=2.0**-10),
+        telemetry=True,
     )
 
     @jax.jit
@@ -124,13 +125,11 @@ def test_float16_overflow_is_skipped_backs_off_then_grows_after_the_interval():
             )
             return cross_entropy(logits, batch["y"]), upd["batch_stats"]
 
-        (_, stats), grads, finite = state.value_and_grad(loss_fn, has_aux=True)(
-            state.params
-        )
-        new, telemetry = state.apply_gradients(
-            grads=grads, batch_stats=stats, return_telemetry=True
-        )
-        return new, finite, telemetry
+        (_, stats), grads, finite = state.value_and_grad(
+            loss_fn, has_aux=True, return_finite=True
+        )(state.params)
+        new = state.apply_gradients(grads=grads, batch_stats=stats)
+        return new, finite, new.telemetry
 
     # Scale 2**20: the logits' cotangent S * (softmax - onehot) / 4 exceeds
     # float16's 65504, so the first step overflows.
@@ -168,9 +167,9 @@ def test_scaled_float16_grads_match_unscaled_ones():
         )
         return cross_entropy(logits, batch["y"])
 
-    _, grads, finite = jax.jit(DLS(2.0**10).value_and_grad(loss_fn))(
-        variables["params"]
-    )
+    _, grads, finite = jax.jit(
+        DLS(2.0**10).value_and_grad(loss_fn, return_finite=True)
+    )(variables["params"])
     ref = jax.jit(jax.grad(loss_fn))(variables["params"])
     assert bool(finite)
     for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref), strict=True):
@@ -230,3 +229,20 @@ def test_overflow_in_a_micro_batch_skips_the_window_and_backs_off_once():
     np.testing.assert_allclose(
         state.params["Dense_0"]["bias"], params["Dense_0"]["bias"] - 0.1, rtol=1e-6
     )
+
+
+def test_value_and_grad_returns_what_jax_value_and_grad_returns():
+    params, batch, model = mlp_params(), regression_batch(1), MLP()
+
+    def loss_fn(p):
+        return cross_entropy(model.apply({"params": p}, batch["x"]), batch["y"])
+
+    loss, grads = DLS(2.0**8).value_and_grad(loss_fn, return_finite=False)(params)
+    ref_loss, ref_grads = jax.value_and_grad(loss_fn)(params)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # Without return_finite the flag is still there, for one release.
+    with pytest.warns(DeprecationWarning, match="return_finite=False"):
+        out = DLS(2.0**8).value_and_grad(loss_fn)(params)
+    assert len(out) == 3 and bool(out[2])

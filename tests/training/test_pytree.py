@@ -54,8 +54,10 @@ def test_flax_serialization_round_trip():
     for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
         np.testing.assert_array_equal(a, b)
     sd = flax.serialization.to_state_dict(state)
-    assert set(sd["loss_scale"]) == {"scale", "good_steps"}
-    assert sd["ema_batch_stats"] is None or "m" in sd["ema_batch_stats"]
+    assert set(sd["guard"]["loss_scale"]) == {"scale", "good_steps"}
+    assert set(sd["guard"]) == {"skipped_steps", "state_nonfinite", "loss_scale"}
+    assert set(sd["ema"]) == {"params", "batch_stats"}
+    assert set(sd["accumulation"]) == {"mean", "count"}
 
 
 SHARDING_SCRIPT = textwrap.dedent(
@@ -111,7 +113,7 @@ SHARDING_SCRIPT = textwrap.dedent(
     def train_step(state, tokens):
         def loss_fn(p):
             return jnp.mean(model.apply({"params": p}, tokens) ** 2)
-        _, grads, _ = state.value_and_grad(loss_fn)(state.params)
+        _, grads = state.value_and_grad(loss_fn, return_finite=False)(state.params)
         return state.apply_gradients(grads=grads)
 
     step = jax.jit(train_step, donate_argnums=0)

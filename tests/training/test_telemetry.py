@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from clu import metric_writers
 
 import tsx
@@ -34,14 +35,15 @@ def test_norms_before_clipping_and_injected_learning_rate_match_optax():
         )
 
     state = tsx.training.TrainState.create(
-        apply_fn=MLP().apply, params=params, tx=make(tsx)
+        apply_fn=MLP().apply, params=params, tx=make(tsx), telemetry=True
     )
     ref_tx = make(optax)
     ref_state, ref_params = ref_tx.init(params), params
-    step = jax.jit(lambda s, g: s.apply_gradients(grads=g, return_telemetry=True))
+    step = jax.jit(lambda s, g: s.apply_gradients(grads=g))
     for i in range(3):
         g = _known_grads(params, i)
-        state, telemetry = step(state, g)
+        state = step(state, g)
+        telemetry = state.telemetry
         updates, ref_state = ref_tx.update(g, ref_state, ref_params)
         ref_params = optax.apply_updates(ref_params, updates)
         assert set(telemetry) == {"grad_norm", "update_norm", "learning_rate"}
@@ -67,10 +69,10 @@ def test_learning_rate_is_found_inside_parameter_groups():
         learning_rate=0.25,
         weight_decay=1e-4,
     )
-    state = tsx.training.TrainState.create(apply_fn=MLP().apply, params=params, tx=tx)
-    _, telemetry = state.apply_gradients(
-        grads=_known_grads(params, 0), return_telemetry=True
+    state = tsx.training.TrainState.create(
+        apply_fn=MLP().apply, params=params, tx=tx, telemetry=True
     )
+    telemetry = state.apply_gradients(grads=_known_grads(params, 0)).telemetry
     np.testing.assert_allclose(telemetry["learning_rate"], 0.25)
     assert tsx.training.find_hyperparam(state.opt_state, "weight_decay") is not None
     assert tsx.training.find_hyperparam(state.opt_state, "b3") is None
@@ -84,14 +86,15 @@ def test_loss_scale_skips_and_update_flags_are_reported_and_writable():
         tx=tsx.sgd(0.1),
         accumulate_steps=2,
         loss_scale=tsx.training.DynamicLossScale(2.0**4, growth_interval=10),
+        telemetry=True,
     )
     good = _known_grads(params, 1)
     bad = jax.tree.map(lambda g: g * np.nan, good)
-    step = jax.jit(lambda s, g: s.apply_gradients(grads=g, return_telemetry=True))
+    step = jax.jit(lambda s, g: s.apply_gradients(grads=g))
     seen = []
     for g in (good, good, bad, good):
-        state, telemetry = step(state, g)
-        seen.append(jax.device_get(telemetry))
+        state = step(state, g)
+        seen.append(jax.device_get(state.telemetry))
     assert set(seen[0]) == {
         "grad_norm",
         "update_norm",
@@ -119,6 +122,27 @@ def test_loss_scale_skips_and_update_flags_are_reported_and_writable():
     )
 
 
-def test_global_norm_of_an_empty_tree_is_zero():
-    assert float(tsx.training.global_norm({})) == 0.0
-    assert float(tsx.training.global_norm({"a": jnp.array([3.0, 4.0])})) == 5.0
+def test_deprecated_global_norm_is_the_tree_norm():
+    with pytest.warns(DeprecationWarning, match="tree_norm"):
+        assert float(tsx.training.global_norm({})) == 0.0
+    with pytest.warns(DeprecationWarning):
+        assert float(tsx.training.global_norm({"a": jnp.array([3.0, 4.0])})) == 5.0
+
+
+def test_telemetry_is_a_field_with_a_fixed_structure_and_return_telemetry_warns():
+    params = mlp_params()
+    plain = tsx.training.TrainState.create(
+        apply_fn=MLP().apply, params=params, tx=tsx.sgd(0.1)
+    )
+    assert plain.telemetry is None  # off: no leaves
+    state = tsx.training.TrainState.create(
+        apply_fn=MLP().apply, params=params, tx=tsx.sgd(0.1), telemetry=True
+    )
+    before = jax.tree.structure(state)
+    g = _known_grads(params, 2)
+    after = state.apply_gradients(grads=g)
+    assert jax.tree.structure(after) == before  # jit and donation need this
+    with pytest.warns(DeprecationWarning, match="telemetry=True"):
+        old, scalars = state.apply_gradients(grads=g, return_telemetry=True)
+    np.testing.assert_allclose(scalars["grad_norm"], after.telemetry["grad_norm"])
+    np.testing.assert_allclose(scalars["grad_norm"], _norm(g), rtol=1e-5)

@@ -159,28 +159,36 @@ def test_replace_and_extra_kwargs_like_flax():
         apply_fn=MLP().apply, params=params, tx=tsx.sgd(0.1), ema_decay=0.5
     )
     g = jax.tree.map(jnp.zeros_like, params)
-    new = state.apply_gradients(grads=g, ema_params=params)
-    assert new.ema_params is not state.ema_params
+    new = state.apply_gradients(grads=g, ema=state.ema.replace(params=params))
+    assert new.ema_params is params
     assert new.ema_decay == 0.5 and int(new.step) == 1
+    # The flat names of earlier releases still replace, with a warning.
+    with pytest.warns(DeprecationWarning, match=r"replace\(ema=state.ema"):
+        old_style = state.apply_gradients(grads=g, ema_params=params)
+    assert old_style.ema_params is params
+    with pytest.raises(ValueError, match="no accumulation"):
+        with pytest.warns(DeprecationWarning):
+            state.replace(micro_step=jnp.asarray(1))
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"ema_decay": 1.5}, "ema_decay=1.5"),
-        ({"ema_decay": -0.1}, "ema_decay=-0.1"),
-        ({"ema_decay": 0.9, "ema_every": 0}, "ema_every=0"),
-        ({"ema_every": 2}, "ema_decay=None"),
-        ({"ema_warmup": True}, "ema_decay=None"),
-        ({"ema_decay": 0.9, "ema_warmup": "yes"}, "ema_warmup='yes'"),
-        ({"accumulate_steps": 0}, "accumulate_steps=0"),
-        ({"accumulate_steps": 2.5}, "accumulate_steps=2.5"),
-        ({"loss_scale": 128.0}, "loss_scale=128.0"),
-        ({"skip_nonfinite": 1}, "skip_nonfinite"),
+        ({"ema_decay": 1.5}, ValueError, "ema_decay=1.5"),
+        ({"ema_decay": -0.1}, ValueError, "ema_decay=-0.1"),
+        ({"ema_decay": 0.9, "ema_every": 0}, ValueError, "ema_every=0"),
+        ({"ema_every": 2}, ValueError, "ema_decay=None"),
+        ({"ema_warmup": True}, ValueError, "ema_decay=None"),
+        ({"ema_decay": 0.9, "ema_warmup": "yes"}, TypeError, "ema_warmup='yes'"),
+        ({"accumulate_steps": 0}, ValueError, "accumulate_steps=0"),
+        ({"accumulate_steps": 2.5}, TypeError, "accumulate_steps=2.5"),
+        ({"loss_scale": 128.0}, TypeError, "loss_scale=128.0"),
+        ({"skip_nonfinite": 1}, TypeError, "skip_nonfinite"),
+        ({"telemetry": "yes"}, TypeError, "telemetry='yes'"),
     ],
 )
-def test_bad_configuration_fails_at_create(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_configuration_fails_at_create(kwargs, error, match):
+    with pytest.raises(error, match=f"TrainState.create: .*{match}"):
         tsx.training.TrainState.create(
             apply_fn=MLP().apply, params=mlp_params(), tx=tsx.sgd(0.1), **kwargs
         )
@@ -205,9 +213,8 @@ def test_repr_names_the_enabled_features_and_their_math():
     )
     text = repr(full)
     assert "ema(e <- d e + (1 - d) p over params, d=0.99" in text
-    assert "accumulate(mean of k=4 micro-batches, micro_step=0)" in text
-    assert "loss_scale(S=256.0, good_steps=0)" in text
-    assert "skipped_steps=0" in text
+    assert "accumulation(mean of k=4 micro-batches, count=0)" in text
+    assert "guard(skipped_steps=0, loss_scale(S=256.0, good_steps=0))" in text
 
 
 def test_fp8_overwrite_with_gradient_params_behave_like_flax():

@@ -119,10 +119,8 @@ def accumulate_avg_updates(
 
     def update_fn(updates, state, params=None):
         del params
+        avg = tu.tree_running_mean(state.avg_grad, updates, state.micro_step)
         micro_step = state.micro_step + 1
-        avg = jax.tree.map(
-            lambda u, a: a + (u - a) / micro_step, updates, state.avg_grad
-        )
         done = micro_step == accumulation_steps
         zeros = tu.tree_zeros_like(avg)
         emitted = tu.tree_where(done, avg, zeros)

@@ -25,6 +25,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from tsx.tree_utils import tree_running_mean
+
 __all__ = ["AccumulationType", "Accumulator", "resolve_accumulator"]
 
 
@@ -118,18 +120,11 @@ def _mean(num_microbatches: int) -> Accumulator:
     )
 
 
-def _running_mean_update(carry, value, index):
-    # After microbatch i the carry is the mean of i + 1 values: the old mean
-    # keeps weight i / (i + 1), the new value gets the rest.
-    keep = index / (index + 1)
-    return carry * keep + value * (1 - keep)
-
-
 def _running_mean() -> Accumulator:
     return _leafwise(
         Accumulator(
             init=_floating_only(jnp.zeros_like),
-            update=_running_mean_update,
+            update=tree_running_mean,
             finalize=lambda carry: carry,
             aggregate=functools.partial(jnp.mean, axis=0),
         )

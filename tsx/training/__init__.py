@@ -1,38 +1,42 @@
-"""Linen training helpers: an extended ``TrainState`` and its building blocks.
+"""Linen training helpers: an extended ``TrainState`` and its feature pieces.
 
-* :class:`TrainState` - Flax's ``TrainState`` with optional ``batch_stats``,
-  parameter/batch-stat EMA, gradient accumulation, dynamic loss scaling,
-  skipping of non-finite steps and per-step telemetry.
-* :class:`DynamicLossScale` and :func:`value_and_grad` - float16 loss scaling.
-* :mod:`~tsx.training.ema`, :mod:`~tsx.training.accumulation`,
-  :mod:`~tsx.training.telemetry` - the math each feature uses.
+* :class:`TrainState` - Flax's ``TrainState`` with optional ``batch_stats``
+  and the pieces below, each off (no leaves, no work) unless asked for.
+* :class:`GradientAccumulation` - the mean of ``k`` micro-batch gradients.
+* :class:`NonFiniteGuard` - refuses steps that would store NaN or Inf; owns
+  the :class:`DynamicLossScale` for float16 training.
+* :class:`ParamsEMA` - exponential moving averages of params and batch stats.
+* :func:`value_and_grad` - loss-scaled ``jax.value_and_grad``.
 """
 
 from tsx import _module_aliases
 from tsx.training._accumulation import (
     AccumulateSteps,
+    GradientAccumulation,
     accumulate,
     check_accumulate_steps,
     steps_at,
 )
 from tsx.training._ema import (
     EmaWarmup,
+    ParamsEMA,
     ema_decay_at,
     ema_update,
     tf_warmup,
 )
-from tsx.training._loss_scale import (
-    DynamicLossScale,
-    all_finite,
-    value_and_grad,
-)
+from tsx.training._loss_scale import DynamicLossScale, all_finite, value_and_grad
+from tsx.training._nonfinite import NonFiniteGuard
 from tsx.training._telemetry import find_hyperparam, global_norm
-from tsx.training._train_state import TrainState
+from tsx.training._train_state import NonFiniteStateError, TrainState
 
 __all__ = [
     "AccumulateSteps",
     "DynamicLossScale",
     "EmaWarmup",
+    "GradientAccumulation",
+    "NonFiniteGuard",
+    "NonFiniteStateError",
+    "ParamsEMA",
     "TrainState",
     "accumulate",
     "all_finite",

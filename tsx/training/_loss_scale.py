@@ -18,6 +18,7 @@ the last change; the factors and interval are static.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,19 +26,15 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from tsx.validation import check_in_range, check_positive
+from tsx.tree_utils import tree_all_finite
+from tsx.validation import POSITIVE, POSITIVE_INT, hyperparameters, real
 
 __all__ = ["DynamicLossScale", "all_finite", "value_and_grad"]
 
 _UNSET: Any = object()
 
-
-def all_finite(tree: Any) -> jax.Array:
-    """A scalar bool: True when every element of every leaf is finite."""
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return jnp.asarray(True)
-    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]).all()
+# The one all-finite reduction of tsx, under the name tsx.training has used.
+all_finite = tree_all_finite
 
 
 @struct.dataclass(init=False)
@@ -69,6 +66,13 @@ class DynamicLossScale:
     backoff_factor: float = struct.field(pytree_node=False, default=0.5)
     min_scale: float = struct.field(pytree_node=False, default=1.0)
 
+    @hyperparameters(
+        initial_scale=POSITIVE,
+        growth_factor=real(1.0),
+        growth_interval=POSITIVE_INT,
+        backoff_factor=real(0.0, 1.0, low_open=True),
+        min_scale=POSITIVE,
+    )
     def __init__(
         self,
         initial_scale: float = 2.0**15,
@@ -80,27 +84,7 @@ class DynamicLossScale:
         scale: Any = _UNSET,
         good_steps: Any = _UNSET,
     ) -> None:
-        check_positive("growth_factor", growth_factor)
-        check_in_range(
-            "backoff_factor",
-            backoff_factor,
-            0.0,
-            1.0,
-            low_inclusive=False,
-            high_inclusive=True,
-        )
-        check_positive("min_scale", min_scale)
-        if isinstance(growth_factor, (int, float)) and growth_factor < 1:
-            raise ValueError(
-                f"growth_factor must be >= 1, got growth_factor={growth_factor!r}."
-            )
-        if not isinstance(growth_interval, int) or growth_interval < 1:
-            raise ValueError(
-                "growth_interval must be an int >= 1, got "
-                f"growth_interval={growth_interval!r}."
-            )
         if scale is _UNSET:
-            check_positive("initial_scale", initial_scale)
             scale = jnp.asarray(initial_scale, jnp.float32)
         if good_steps is _UNSET:
             good_steps = jnp.zeros([], jnp.int32)
@@ -147,15 +131,13 @@ class DynamicLossScale:
         fun: Callable[..., Any],
         argnums: int | Sequence[int] = 0,
         has_aux: bool = False,
-    ) -> Callable[..., tuple[Any, Any, jax.Array]]:
-        """Like ``jax.value_and_grad`` on the scaled loss, returning unscaled results.
-
-        The returned function gives ``(value, grads, grads_finite)``: ``value``
-        is ``fun``'s own (unscaled) output (``(loss, aux)`` with
-        ``has_aux=True``), ``grads = grad(S * loss) / S`` and ``grads_finite``
-        a scalar bool, False on overflow.
-        """
-        return value_and_grad(fun, self, argnums=argnums, has_aux=has_aux)
+        *,
+        return_finite: bool | None = None,
+    ) -> Callable[..., tuple[Any, ...]]:
+        """:func:`value_and_grad` with this scale (see there for ``return_finite``)."""
+        return value_and_grad(
+            fun, self, argnums=argnums, has_aux=has_aux, return_finite=return_finite
+        )
 
     def __repr__(self) -> str:
         return (
@@ -171,14 +153,36 @@ def value_and_grad(
     loss_scale: DynamicLossScale | None = None,
     argnums: int | Sequence[int] = 0,
     has_aux: bool = False,
-) -> Callable[..., tuple[Any, Any, jax.Array]]:
-    """``jax.value_and_grad`` with optional loss scaling and a finiteness flag.
+    *,
+    return_finite: bool | None = None,
+) -> Callable[..., tuple[Any, ...]]:
+    """``jax.value_and_grad`` of a loss-scaled ``fun``, returning unscaled results.
 
-    Returns a function of ``fun``'s arguments giving ``(value, grads,
-    grads_finite)``. With a ``loss_scale`` the gradient is taken of
-    ``S * loss`` and divided by ``S``; ``value`` is always the unscaled output
-    of ``fun``. ``grads_finite`` is a scalar bool over every gradient leaf.
+    With a ``loss_scale`` ``S`` the gradient is taken of ``S * loss`` and
+    divided by ``S``; ``value`` is always ``fun``'s own output (``(loss,
+    aux)`` with ``has_aux=True``).
+
+    Args:
+      fun: the loss function.
+      loss_scale: a :class:`DynamicLossScale`, or None (no scaling).
+      argnums: as in :func:`jax.value_and_grad`.
+      has_aux: as in :func:`jax.value_and_grad`.
+      return_finite: ``False`` returns ``(value, grads)``, like
+        :func:`jax.value_and_grad`; ``TrainState.apply_gradients`` checks
+        finiteness itself. ``True`` adds a scalar bool ``grads_finite``. Not
+        given: ``(value, grads, grads_finite)`` with a ``DeprecationWarning``
+        (the default becomes ``False`` in the next release).
     """
+    if return_finite is None:
+        warnings.warn(
+            "value_and_grad returns (value, grads, grads_finite) for one more "
+            "release; pass return_finite=False for (value, grads) as "
+            "jax.value_and_grad returns (TrainState.apply_gradients checks "
+            "finiteness), or return_finite=True to keep the flag.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return_finite = True
 
     def scaled(*args: Any, **kwargs: Any) -> tuple[jax.Array, Any]:
         out = fun(*args, **kwargs)
@@ -189,10 +193,12 @@ def value_and_grad(
 
     grad_fn = jax.value_and_grad(scaled, argnums=argnums, has_aux=True)
 
-    def wrapped(*args: Any, **kwargs: Any) -> tuple[Any, Any, jax.Array]:
+    def wrapped(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
         (_, value), grads = grad_fn(*args, **kwargs)
         if loss_scale is not None:
             grads = loss_scale.unscale(grads)
-        return value, grads, all_finite(grads)
+        if return_finite:
+            return value, grads, tree_all_finite(grads)
+        return value, grads
 
     return wrapped

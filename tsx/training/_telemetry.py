@@ -1,77 +1,84 @@
 """Per-step scalars for metric writers (``clu.metric_writers.write_scalars``).
 
-``TrainState.apply_gradients(..., return_telemetry=True)`` returns, next to
-the new state, a flat ``dict[str, jax.Array]`` of scalars:
+With ``TrainState.create(..., telemetry=True)`` every ``apply_gradients``
+stores, in ``state.telemetry``, a flat ``dict[str, jax.Array]`` of scalars:
 
 * ``grad_norm`` - ``||g||_2`` over all leaves of the gradient handed to the
   optimizer, before any clipping the optimizer does (unscaled; the
-  accumulated mean when accumulating);
+  accumulated mean when accumulating), computed in float32;
 * ``update_norm`` - ``||u||_2`` of the updates applied (0 when no update);
 * ``learning_rate`` - when the optimizer exposes one through
   ``inject_hyperparams`` (read from its state);
 * ``loss_scale`` - the loss scale used for this step (with loss scaling);
-* ``skipped_steps`` - non-finite updates skipped so far (when skipping);
+* ``skipped_steps`` - steps refused by the non-finite guard so far;
 * ``update_applied`` - 1 when this call ran the optimizer, else 0 (with
-  accumulation or skipping).
+  accumulation or the guard).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import tsx.tree_utils as tree_utils
+from tsx import tree_utils as tu
 
-__all__ = ["find_hyperparam", "global_norm"]
+__all__ = ["find_hyperparam", "float32_norm", "global_norm"]
+
+
+def float32_norm(tree: Any) -> jax.Array:
+    """``||tree||_2`` computed in float32 (bfloat16 leaves would lose digits)."""
+    return tu.tree_norm(
+        jax.tree.map(
+            lambda x: jnp.asarray(x, jnp.promote_types(x.dtype, jnp.float32)), tree
+        )
+    )
 
 
 def global_norm(tree: Any) -> jax.Array:
-    """``sqrt(sum_leaves sum x^2)`` in float32 (0 for an empty tree)."""
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return jnp.zeros([], jnp.float32)
-    squares = [jnp.sum(jnp.square(jnp.abs(x).astype(jnp.float32))) for x in leaves]
-    return jnp.sqrt(sum(squares))
-
-
-def _walk_hyperparams(node: Any, name: str) -> Any:
-    # An ``inject_hyperparams`` state is a NamedTuple with a ``hyperparams``
-    # dict; walk tuples, lists and dicts (chains, multi_transform) depth-first.
-    hyper = getattr(node, "hyperparams", None)
-    if isinstance(hyper, dict) and name in hyper:
-        return hyper[name]
-    if isinstance(node, dict):
-        children = list(node.values())
-    elif isinstance(node, (tuple, list)):
-        children = list(node)
-    else:
-        children = []
-    for child in children:
-        found = _walk_hyperparams(child, name)
-        if found is not None:
-            return found
-    return None
+    """Deprecated: :func:`tsx.tree_utils.tree_norm` (one global norm)."""
+    warnings.warn(
+        "tsx.training.global_norm is deprecated; use tsx.tree_utils.tree_norm.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return float32_norm(tree)
 
 
 def find_hyperparam(opt_state: Any, name: str = "learning_rate") -> Any:
-    """The injected hyperparameter ``name`` in ``opt_state``, or None.
+    """The hyperparameter ``name`` injected into ``opt_state``, or None.
 
-    Uses ``tsx.tree_utils.tree_get`` when available (the value must be
-    unique there) and otherwise the first ``hyperparams[name]`` found by a
-    depth-first walk of the state.
+    The first array found under that key (``inject_hyperparams`` stores it in
+    its state's ``hyperparams`` dict), in the order of
+    :func:`tsx.tree_utils.tree_get_all_with_path`: with several optimizers
+    (parameter groups) the first group's.
     """
-    tree_get = getattr(tree_utils, "tree_get", None)
-    if tree_get is not None:
-        try:
-            value = tree_get(opt_state, name)
-        except KeyError:
-            # Several matches (two optimizers, or a stateful schedule's state
-            # stored under the same name): fall back to the first
-            # ``hyperparams`` entry.
-            value = None
-        if isinstance(value, (jax.Array, np.ndarray, np.generic, int, float)):
+    for _, value in tu.tree_get_all_with_path(opt_state, name):
+        if isinstance(value, jax.Array | np.ndarray | np.generic):
             return value
-    return _walk_hyperparams(opt_state, name)
+    return None
+
+
+def step_telemetry(
+    grads: Any,
+    update_norm: jax.Array,
+    opt_state: Any,
+    loss_scale: Any = None,
+    skipped_steps: jax.Array | None = None,
+    applied: jax.Array | None = None,
+) -> dict[str, jax.Array]:
+    """The scalars of one step (see the module docs)."""
+    scalars = {"grad_norm": float32_norm(grads), "update_norm": update_norm}
+    lr = find_hyperparam(opt_state, "learning_rate")
+    if lr is not None:
+        scalars["learning_rate"] = jnp.asarray(lr, jnp.float32)
+    if loss_scale is not None:
+        scalars["loss_scale"] = loss_scale.scale
+    if skipped_steps is not None:
+        scalars["skipped_steps"] = skipped_steps
+    if applied is not None:
+        scalars["update_applied"] = jnp.asarray(applied).astype(jnp.int32)
+    return scalars

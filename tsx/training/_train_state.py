@@ -1,70 +1,46 @@
-"""A Linen ``TrainState`` with batch stats, EMA, accumulation, loss scaling, skipping.
+"""A Linen ``TrainState`` built from small, optional feature pieces.
 
 :class:`TrainState` subclasses ``flax.training.train_state.TrainState``:
 ``TrainState.create(apply_fn=..., params=..., tx=...)`` and
 ``state.apply_gradients(grads=...)`` behave as in Flax. Each extra feature is
-off unless asked for in :meth:`TrainState.create`, and a disabled feature's
-fields are ``None`` (they cost no memory and no leaves):
+one piece with its own state, off (``None``, no leaves, no work) unless asked
+for in :meth:`TrainState.create`:
 
-============================  ================================================
-``create(...)`` argument      fields it fills
-============================  ================================================
-``batch_stats=``              ``batch_stats``
-``ema_decay=`` (+ warm-up,    ``ema_params`` (and ``ema_batch_stats`` with
-``ema_every=``)               batch stats)
-``accumulate_steps=``         ``grad_accum``, ``micro_step``, ``update_applied``
-``loss_scale=``               ``loss_scale``, ``skipped_steps``,
-                              ``update_applied``
-``skip_nonfinite=True``       ``skipped_steps``, ``update_applied``
-============================  ================================================
+===========================  ===============================  ==================
+``create(...)`` argument     field                            piece
+===========================  ===============================  ==================
+``batch_stats=``             ``batch_stats``                  (Linen's)
+``accumulate_steps=``        ``accumulation``                 GradientAccumulation
+``skip_nonfinite=True``,     ``guard``                        NonFiniteGuard
+``loss_scale=``
+``ema_decay=`` (+ warm-up,   ``ema``                          ParamsEMA
+``ema_every=``)
+``telemetry=True``           ``telemetry``                    step_telemetry
+===========================  ===============================  ==================
 
-One call of :meth:`TrainState.apply_gradients` with gradient ``g``:
+One call of :meth:`TrainState.apply_gradients` with gradient ``g`` is a
+pipeline of these pieces:
 
-1. with accumulation, ``g`` joins the running mean ``a`` of the window
-   (:mod:`tsx.training.accumulation`); the optimizer runs only when the
-   window of ``k`` micro-batches is complete, on ``a``;
-2. with skipping (or a loss scale), a non-finite gradient at that point
-   skips the update: params, optimizer state and EMA stay as they were and
-   ``skipped_steps`` grows by one; the loss scale backs off (or grows after
-   its interval of finite steps);
-3. ``step`` counts applied optimizer updates; ``update_applied`` says whether
-   this call applied one;
-4. on an applied update with ``step % ema_every == 0`` the EMA moves:
-   ``e <- d_n e + (1 - d_n) p`` (:mod:`tsx.training.ema`).
+1. accumulation folds ``g`` into the window's running mean; the optimizer is
+   *due* when the window of ``k`` micro-batches is complete;
+2. the optimizer runs (only when due and, with the guard, when its input is
+   finite);
+3. the guard accepts the step only if the new params and optimizer state are
+   finite, otherwise everything stays as it was and ``skipped_steps`` grows;
+   the loss scale backs off on overflow and grows after a streak;
+4. ``step`` counts applied updates; the EMA moves on applied updates with
+   ``step % ema_every == 0``;
+5. telemetry records the step's scalars.
 
-Everything that changes is a pytree leaf, and the configuration is static,
+Everything that changes is a pytree leaf and the configuration is static,
 so the state jits, donates, shards and checkpoints (Orbax) like Flax's.
-
-Example::
-
-    state = TrainState.create(
-        apply_fn=model.apply, params=variables["params"],
-        batch_stats=variables["batch_stats"], tx=tsx.adamw(1e-3),
-        ema_decay=0.999, ema_warmup=True, accumulate_steps=4,
-        loss_scale=DynamicLossScale(2.0**15),
-    )
-
-    @functools.partial(jax.jit, donate_argnums=0)
-    def train_step(state, batch):
-        def loss_fn(params):
-            logits, upd = state.apply_fn(
-                {"params": params, "batch_stats": state.batch_stats},
-                batch["x"], mutable=["batch_stats"])
-            return loss(logits, batch["y"]), upd["batch_stats"]
-
-        (_, stats), grads, _ = state.value_and_grad(loss_fn, has_aux=True)(
-            state.params)
-        return state.apply_gradients(
-            grads=grads, batch_stats=stats, return_telemetry=True)
-
-    state, scalars = train_step(state, batch)
-    writer.write_scalars(int(state.step), scalars)   # clu.metric_writers
-    manager.save(step, args=ocp.args.StandardSave(state))   # Orbax
-    state = manager.restore(step, args=ocp.args.StandardRestore(fresh_state))
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -74,35 +50,49 @@ from flax import struct
 from flax.linen.fp8_ops import OVERWRITE_WITH_GRADIENT
 from flax.training import train_state
 
+from tsx import tree_utils as tu
 from tsx._update import apply_updates
-from tsx.training._accumulation import (
-    AccumulateSteps,
-    accumulate,
-    check_accumulate_steps,
-    steps_at,
-)
-from tsx.training._ema import EmaWarmup, ema_decay_at, ema_update
-from tsx.training._loss_scale import DynamicLossScale, all_finite, value_and_grad
-from tsx.training._telemetry import find_hyperparam, global_norm
-from tsx.validation import check_in_range
+from tsx.training._accumulation import AccumulateSteps, GradientAccumulation
+from tsx.training._ema import EmaWarmup, ParamsEMA
+from tsx.training._loss_scale import DynamicLossScale, value_and_grad
+from tsx.training._nonfinite import NonFiniteGuard
+from tsx.training._telemetry import float32_norm, step_telemetry
+from tsx.validation import BOOL, check, check_updates_like
 
-__all__ = ["TrainState"]
+__all__ = ["NonFiniteStateError", "TrainState"]
+
+_WHO = "TrainState.apply_gradients"
+
+
+class NonFiniteStateError(ValueError):
+    """The training state holds NaN or Inf (see :meth:`TrainState.check_finite`)."""
+
+
+_USE_TELEMETRY = "create the state with telemetry=True and read state.telemetry"
+
+
+def _warn_deprecated(what: str, instead: str) -> None:
+    warnings.warn(f"{what} is deprecated; {instead}.", DeprecationWarning, stacklevel=3)
 
 
 def _none() -> None:
     return None
 
 
-def _copy(tree: Any) -> Any:
-    # A real copy: an EMA that aliased the params' buffers could not be
-    # donated together with them.
-    return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
+def _split_fp8(tree: Any) -> tuple[Any, Any]:
+    """``(trainable, fp8 meta)``: Flax's fp8 "overwrite with gradient" variables.
+
+    They take their gradient as their new value and get no optimizer state.
+    """
+    if isinstance(tree, Mapping) and OVERWRITE_WITH_GRADIENT in tree:
+        return tree["params"], tree[OVERWRITE_WITH_GRADIENT]
+    return tree, None
 
 
-def _where(cond: jax.Array, new: Any, old: Any) -> Any:
-    return jax.tree.map(
-        lambda n, o: jnp.where(cond, n, o).astype(jnp.asarray(o).dtype), new, old
-    )
+def _join_fp8(params: Any, fp8: Any) -> Any:
+    if fp8 is None:
+        return params
+    return {"params": params, OVERWRITE_WITH_GRADIENT: fp8}
 
 
 def _like(new: Any, old: Any) -> Any:
@@ -120,47 +110,38 @@ def _show(x: Any) -> str:
         return str(x)
 
 
-def _has_owg(tree: Any) -> bool:
-    return isinstance(tree, Mapping) and OVERWRITE_WITH_GRADIENT in tree
-
-
 class TrainState(train_state.TrainState, kw_only=True):
-    """Flax's ``TrainState`` plus optional batch stats, EMA, accumulation and scaling.
+    """Flax's ``TrainState`` plus optional batch stats, accumulation, guard, EMA.
 
     Attributes (beyond Flax's ``step``, ``apply_fn``, ``params``, ``tx``,
     ``opt_state``; each ``None`` when its feature is off):
       batch_stats: Linen's ``batch_stats`` collection, replaced through
         ``apply_gradients(grads=..., batch_stats=...)``.
-      ema_params: ``e <- d_n e + (1 - d_n) params`` after real updates.
-      ema_batch_stats: the same average of ``batch_stats``.
-      grad_accum: running mean of the micro-batch gradients of the window.
-      micro_step: micro-batches accumulated in the current window (int32).
-      loss_scale: a :class:`~tsx.training.DynamicLossScale`.
-      skipped_steps: updates skipped because the gradient was not finite.
-      update_applied: whether the last ``apply_gradients`` ran the optimizer.
-      ema_decay, ema_warmup, ema_every, accumulate_steps, skip_nonfinite:
-        static configuration (see :meth:`create`).
+      accumulation: :class:`~tsx.training.GradientAccumulation`.
+      guard: :class:`~tsx.training.NonFiniteGuard` (skipped steps, loss scale).
+      ema: :class:`~tsx.training.ParamsEMA` (averages of params, batch stats).
+      telemetry: the last step's scalars (:mod:`tsx.training` telemetry).
+      update_applied: whether the last ``apply_gradients`` ran the optimizer
+        (kept when accumulation or the guard can skip it).
+
+    The names of earlier releases read as properties: ``ema_params``,
+    ``ema_batch_stats``, ``grad_accum``, ``micro_step``, ``loss_scale``,
+    ``skipped_steps``, ``ema_decay``, ``ema_warmup``, ``ema_every``,
+    ``accumulate_steps``, ``skip_nonfinite``.
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Flax's dataclass transform installs its own ``replace``; keep ours,
+        # which also accepts the flat field names of earlier releases.
+        super().__init_subclass__(**kwargs)
+        cls.replace = _replace
+
     batch_stats: Any = struct.field(default_factory=_none)
-    ema_params: Any = struct.field(default_factory=_none)
-    ema_batch_stats: Any = struct.field(default_factory=_none)
-    grad_accum: Any = struct.field(default_factory=_none)
-    micro_step: Any = struct.field(default_factory=_none)
-    loss_scale: DynamicLossScale | None = struct.field(default_factory=_none)
-    skipped_steps: Any = struct.field(default_factory=_none)
+    accumulation: GradientAccumulation | None = struct.field(default_factory=_none)
+    guard: NonFiniteGuard | None = struct.field(default_factory=_none)
+    ema: ParamsEMA | None = struct.field(default_factory=_none)
+    telemetry: dict[str, jax.Array] | None = struct.field(default_factory=_none)
     update_applied: Any = struct.field(default_factory=_none)
-    ema_decay: float | None = struct.field(pytree_node=False, default_factory=_none)
-    ema_warmup: EmaWarmup = struct.field(
-        pytree_node=False, default_factory=lambda: False
-    )
-    ema_every: int = struct.field(pytree_node=False, default_factory=lambda: 1)
-    accumulate_steps: AccumulateSteps | None = struct.field(
-        pytree_node=False, default_factory=_none
-    )
-    skip_nonfinite: bool = struct.field(
-        pytree_node=False, default_factory=lambda: False
-    )
 
     @classmethod
     def create(
@@ -176,6 +157,7 @@ class TrainState(train_state.TrainState, kw_only=True):
         accumulate_steps: AccumulateSteps | None = None,
         loss_scale: DynamicLossScale | None = None,
         skip_nonfinite: bool = False,
+        telemetry: bool = False,
         **kwargs: Any,
     ) -> TrainState:
         """A new state with ``step=0`` and ``opt_state = tx.init(params)``.
@@ -185,87 +167,51 @@ class TrainState(train_state.TrainState, kw_only=True):
           params: the parameters (typically ``variables["params"]``).
           tx: a gradient transformation (tsx or Optax).
           batch_stats: Linen's ``batch_stats`` collection, if the model has one.
-          ema_decay: ``d`` in ``[0, 1]``; enables ``ema_params`` (and
-            ``ema_batch_stats`` when ``batch_stats`` is given).
+          ema_decay: ``d`` in ``[0, 1]``; enables the EMA of params (and of
+            ``batch_stats`` when given).
           ema_warmup: ``True`` for ``d_n = min(d, (1 + n) / (10 + n))``, a
             callable ``n -> d_n`` (capped at ``d``), or ``False``.
-          ema_every: average every ``ema_every`` optimizer updates.
-          accumulate_steps: ``k`` (int) or a schedule ``step -> k``: the
+          ema_every: average every ``ema_every`` optimizer updates (>= 1).
+          accumulate_steps: ``k`` (int >= 1) or a schedule ``step -> k``: the
             optimizer runs once every ``k`` calls on the mean gradient.
-          loss_scale: a :class:`~tsx.training.DynamicLossScale`; implies
-            skipping non-finite steps.
-          skip_nonfinite: skip updates whose gradient has a NaN or Inf.
+          loss_scale: a :class:`~tsx.training.DynamicLossScale`; enables the
+            non-finite guard, which owns the scale.
+          skip_nonfinite: refuse steps whose gradient, new params or new
+            optimizer state are not finite.
+          telemetry: record each step's scalars in ``telemetry``.
           **kwargs: other fields (for subclasses), as in Flax.
         """
-        if ema_decay is None:
-            if ema_warmup not in (False, None) or ema_every != 1:
-                raise ValueError(
-                    "ema_warmup and ema_every need ema_decay=, got ema_decay=None "
-                    f"with ema_warmup={ema_warmup!r}, ema_every={ema_every!r}."
-                )
-        else:
-            check_in_range("ema_decay", ema_decay, 0.0, 1.0, high_inclusive=True)
-            if not isinstance(ema_decay, (int, float)):
-                raise ValueError(
-                    f"ema_decay must be a Python float, got ema_decay={ema_decay!r}."
-                )
-            ema_decay = float(ema_decay)
-        if (
-            isinstance(ema_every, bool)
-            or not isinstance(ema_every, int)
-            or ema_every < 1
-        ):
+        check("TrainState.create", "skip_nonfinite", skip_nonfinite, BOOL)
+        check("TrainState.create", "telemetry", telemetry, BOOL)
+        if ema_decay is None and (ema_warmup not in (False, None) or ema_every != 1):
             raise ValueError(
-                f"ema_every must be an int >= 1, got ema_every={ema_every!r}."
+                "TrainState.create: ema_warmup and ema_every need ema_decay=, got "
+                f"ema_decay=None with ema_warmup={ema_warmup!r}, "
+                f"ema_every={ema_every!r}."
             )
-        if not (ema_warmup in (False, None, True) or callable(ema_warmup)):
-            raise ValueError(
-                "ema_warmup must be True, False or a callable n -> decay, got "
-                f"ema_warmup={ema_warmup!r}."
-            )
-        accumulate_steps = check_accumulate_steps(accumulate_steps)
-        if loss_scale is not None and not isinstance(loss_scale, DynamicLossScale):
-            raise ValueError(
-                "loss_scale must be a tsx.training.DynamicLossScale, got "
-                f"loss_scale={loss_scale!r}."
-            )
-        if not isinstance(skip_nonfinite, bool):
-            raise ValueError(
-                f"skip_nonfinite must be True or False, got {skip_nonfinite!r}."
-            )
-
-        # Fp8 "overwrite with gradient" variables take no optimizer state.
-        with_opt = params["params"] if _has_owg(params) else params
-        opt_state = tx.init(with_opt)
-        checking = skip_nonfinite or loss_scale is not None
-        extra: dict[str, Any] = {}
-        if batch_stats is not None:
-            extra["batch_stats"] = batch_stats
-        if ema_decay is not None:
-            extra["ema_params"] = _copy(params)
-            if batch_stats is not None:
-                extra["ema_batch_stats"] = _copy(batch_stats)
-        if accumulate_steps is not None:
-            extra["grad_accum"] = jax.tree.map(jnp.zeros_like, with_opt)
-            extra["micro_step"] = jnp.zeros([], jnp.int32)
-        if loss_scale is not None:
-            extra["loss_scale"] = loss_scale
-        if checking:
-            extra["skipped_steps"] = jnp.zeros([], jnp.int32)
-        if checking or accumulate_steps is not None:
-            extra["update_applied"] = jnp.asarray(False)
+        trainable, _ = _split_fp8(params)
+        guarded = skip_nonfinite or loss_scale is not None
+        accumulation = GradientAccumulation.create(trainable, accumulate_steps)
         return cls(
             step=jnp.zeros([], jnp.int32),
             apply_fn=apply_fn,
             params=params,
             tx=tx,
-            opt_state=opt_state,
-            ema_decay=ema_decay,
-            ema_warmup=ema_warmup,
-            ema_every=ema_every,
-            accumulate_steps=accumulate_steps,
-            skip_nonfinite=checking,
-            **extra,
+            opt_state=tx.init(trainable),
+            batch_stats=batch_stats,
+            accumulation=accumulation,
+            guard=NonFiniteGuard.create(loss_scale) if guarded else None,
+            ema=None
+            if ema_decay is None
+            else ParamsEMA.create(
+                params, batch_stats, decay=ema_decay, warmup=ema_warmup, every=ema_every
+            ),
+            telemetry=_empty_telemetry(tx, trainable, guarded, loss_scale, accumulation)
+            if telemetry
+            else None,
+            update_applied=jnp.asarray(False)
+            if guarded or accumulation is not None
+            else None,
             **kwargs,
         )
 
@@ -280,178 +226,161 @@ class TrainState(train_state.TrainState, kw_only=True):
         """Feed one (micro-batch) gradient; apply an optimizer update when due.
 
         Args:
-          grads: gradients shaped like ``params`` (already unscaled when a loss
-            scale is used: :meth:`value_and_grad` does it).
-          batch_stats: the new ``batch_stats`` from the forward pass; kept only
-            if this call's gradient is finite (when checking finiteness).
-          return_telemetry: also return a dict of scalars
-            (:mod:`tsx.training.telemetry`).
+          grads: gradients with the structure, shapes and kinds of ``params``
+            (already unscaled when a loss scale is used: :meth:`value_and_grad`
+            does it).
+          batch_stats: the new ``batch_stats`` from the forward pass; with the
+            guard, kept only if this call's gradient is finite.
+          return_telemetry: deprecated; use ``create(telemetry=True)`` and read
+            ``state.telemetry``. Returns ``(state, telemetry)``.
           **kwargs: other fields to ``replace``, as in Flax.
 
         Returns:
-          The new state, or ``(new_state, telemetry)``.
+          The new state.
         """
-        owg = _has_owg(grads)
-        g = grads["params"] if owg else grads
-        params = self.params["params"] if owg else self.params
-        accumulating = self.accumulate_steps is not None
-        checking = self.skip_nonfinite
-        step = jnp.asarray(self.step)
-
-        call_finite = all_finite(g) if checking else None
-        if accumulating:
-            count = self.micro_step
-            window = accumulate(self.grad_accum, g, count)
-            boundary = count + 1 >= steps_at(self.accumulate_steps, step)
-            g_opt = window
-        else:
-            boundary = jnp.asarray(True)
-            g_opt = g
-        finite = (
-            (call_finite if not accumulating else all_finite(g_opt))
-            if checking
-            else None
+        grads, fp8_grads = _split_fp8(grads)
+        params, fp8_params = _split_fp8(self.params)
+        check_updates_like(grads, params, who=_WHO, what="gradients")
+        # 1. Accumulation: the gradient the optimizer sees, and whether it is due.
+        accumulation, g, due = self.accumulation, grads, jnp.asarray(True)
+        if accumulation is not None:
+            accumulation, g, due = accumulation.add(grads, self.step)
+        # 2. The optimizer, when due and (with the guard) given a finite gradient.
+        guard = self.guard
+        finite_in = jnp.asarray(True) if guard is None else tu.tree_all_finite(g)
+        measure = self.telemetry is not None or return_telemetry
+        new_params, opt_state, update_norm = self._optimizer_step(
+            g, params, due & finite_in, measure
         )
-
-        def run(operands):
-            g_in, opt_state, p = operands
-            updates, new_opt_state = self.tx.update(g_in, opt_state, p)
-            new_p = apply_updates(p, updates)
-            norm = (
-                global_norm(updates) if return_telemetry else jnp.zeros([], jnp.float32)
+        # 3. The guard keeps the step only if what it would store is finite.
+        applied = None if accumulation is None else due
+        if guard is not None:
+            guard, (new_params, opt_state), applied = guard.keep_finite(
+                due, finite_in, (new_params, opt_state), (params, self.opt_state)
             )
-            return new_p, new_opt_state, norm
-
-        if not (accumulating or checking):
-            applied = None
-            new_params, new_opt_state, update_norm = run(
-                (g_opt, self.opt_state, params)
-            )
-            new_step = step + 1
-        else:
-            applied = boundary & finite if checking else boundary
-
-            def do(operands):
-                new_p, new_s, norm = run(operands)
-                return _like(new_p, operands[2]), _like(new_s, operands[1]), norm
-
-            def skip(operands):
-                _, opt_state, p = operands
-                return p, opt_state, jnp.zeros([], jnp.float32)
-
-            new_params, new_opt_state, update_norm = jax.lax.cond(
-                applied, do, skip, (g_opt, self.opt_state, params)
-            )
-            new_step = step + applied.astype(step.dtype)
-
-        updates: dict[str, Any] = {}
-        if accumulating:
-            updates["grad_accum"] = _where(
-                boundary, jax.tree.map(jnp.zeros_like, window), window
-            )
-            updates["micro_step"] = jnp.where(boundary, 0, self.micro_step + 1).astype(
-                jnp.int32
-            )
-        if checking:
-            updates["skipped_steps"] = self.skipped_steps + (boundary & ~finite).astype(
-                jnp.int32
-            )
-        if self.loss_scale is not None:
-            updates["loss_scale"] = _where(
-                boundary, self.loss_scale.adjust(finite), self.loss_scale
-            )
+        step = self.step + (1 if applied is None else applied.astype(jnp.int32))
         if applied is not None:
-            updates["update_applied"] = applied
-
-        new_batch_stats = self.batch_stats
-        if batch_stats is not None:
-            new_batch_stats = (
-                _where(call_finite, batch_stats, self.batch_stats)
-                if checking and self.batch_stats is not None
-                else batch_stats
+            fp8_grads = tu.tree_where(applied, fp8_grads, fp8_params)
+        new_params = _join_fp8(new_params, fp8_grads)
+        batch_stats = self._batch_stats_after(batch_stats, grads)
+        # 4. The EMA moves on applied updates.
+        ema = self.ema
+        if ema is not None:
+            ema = ema.update(new_params, batch_stats, step, applied is None or applied)
+        # 5. Telemetry of the step.
+        scalars = None
+        if measure:
+            skipped = None if guard is None else guard.skipped_steps
+            scalars = step_telemetry(
+                g, update_norm, opt_state, self.loss_scale, skipped, applied
             )
-
-        if owg:
-            owg_values = grads[OVERWRITE_WITH_GRADIENT]
-            if applied is not None:
-                owg_values = _where(
-                    applied, owg_values, self.params[OVERWRITE_WITH_GRADIENT]
-                )
-            new_params = {"params": new_params, OVERWRITE_WITH_GRADIENT: owg_values}
-
-        if self.ema_decay is not None:
-            every = self.ema_every
-            moves = (new_step % every == 0) if every > 1 else jnp.asarray(True)
-            if applied is not None:
-                moves = moves & applied
-            # n: how many averaging steps came before this one.
-            n = new_step // every - 1
-            d = ema_decay_at(self.ema_decay, n, self.ema_warmup)
-            updates["ema_params"] = _where(
-                moves, ema_update(self.ema_params, new_params, d), self.ema_params
-            )
-            if self.ema_batch_stats is not None and new_batch_stats is not None:
-                updates["ema_batch_stats"] = _where(
-                    moves,
-                    ema_update(self.ema_batch_stats, new_batch_stats, d),
-                    self.ema_batch_stats,
-                )
-
-        # Explicit keyword fields win, as in Flax's ``apply_gradients``.
-        fields = {
-            "step": new_step,
-            "params": new_params,
-            "opt_state": new_opt_state,
-            "batch_stats": new_batch_stats,
-            **updates,
-            **kwargs,
-        }
-        new_state = self.replace(**fields)
+        fields = dict(
+            step=step,
+            params=new_params,
+            opt_state=opt_state,
+            batch_stats=batch_stats,
+            accumulation=accumulation,
+            guard=guard,
+            ema=ema,
+            telemetry=None if self.telemetry is None else scalars,
+            update_applied=applied,
+        )
+        # Explicit keyword fields win, as in Flax's apply_gradients.
+        new_state = self.replace(**{**fields, **kwargs})
         if not return_telemetry:
             return new_state
-        telemetry = {
-            "grad_norm": global_norm(g_opt),
-            "update_norm": update_norm,
-        }
-        lr = find_hyperparam(new_opt_state, "learning_rate")
-        if lr is not None:
-            telemetry["learning_rate"] = jnp.asarray(lr, jnp.float32)
-        if self.loss_scale is not None:
-            telemetry["loss_scale"] = self.loss_scale.scale
-        if checking:
-            telemetry["skipped_steps"] = new_state.skipped_steps
-        if applied is not None:
-            telemetry["update_applied"] = applied.astype(jnp.int32)
-        return new_state, telemetry
+        _warn_deprecated("apply_gradients(return_telemetry=True)", _USE_TELEMETRY)
+        return new_state, scalars
+
+    def _batch_stats_after(self, batch_stats: Any, grads: Any) -> Any:
+        """New batch stats; with the guard, only if this call's gradient is finite."""
+        if batch_stats is None:
+            return self.batch_stats
+        if self.guard is None or self.batch_stats is None:
+            return batch_stats
+        return tu.tree_where(tu.tree_all_finite(grads), batch_stats, self.batch_stats)
+
+    def _optimizer_step(
+        self, g: Any, params: Any, run: jax.Array, measure: bool
+    ) -> tuple[Any, Any, jax.Array]:
+        """``(new params, new opt_state, update norm)``; the inputs where not ``run``.
+
+        Without a feature that can skip the step (accumulation, the guard)
+        the optimizer runs unconditionally, as in Flax.
+        """
+
+        def step(operands):
+            g, opt_state, p = operands
+            updates, new_opt_state = self.tx.update(g, opt_state, p)
+            norm = float32_norm(updates) if measure else jnp.zeros([], jnp.float32)
+            new_p = apply_updates(p, updates)
+            return _like(new_p, p), _like(new_opt_state, opt_state), norm
+
+        def keep(operands):
+            _, opt_state, p = operands
+            return p, opt_state, jnp.zeros([], jnp.float32)
+
+        operands = (g, self.opt_state, params)
+        if self.accumulation is None and self.guard is None:
+            return step(operands)
+        return jax.lax.cond(run, step, keep, operands)
 
     def value_and_grad(
         self,
         fun: Callable[..., Any],
         argnums: int | Sequence[int] = 0,
         has_aux: bool = False,
-    ) -> Callable[..., tuple[Any, Any, jax.Array]]:
-        """``(value, grads, grads_finite)`` of ``fun``, loss-scaled if configured.
+        *,
+        return_finite: bool | None = None,
+    ) -> Callable[..., tuple[Any, ...]]:
+        """``jax.value_and_grad`` of ``fun``, loss-scaled if configured.
 
         With a loss scale ``S``: ``grads = grad(S * loss) / S``; the value is
-        ``fun``'s unscaled output. Pass ``grads`` to :meth:`apply_gradients`,
-        which skips the step and backs the scale off if they are not finite.
+        ``fun``'s unscaled output. See :func:`tsx.training.value_and_grad` for
+        ``return_finite``.
         """
-        return value_and_grad(fun, self.loss_scale, argnums=argnums, has_aux=has_aux)
+        return value_and_grad(
+            fun,
+            self.loss_scale,
+            argnums=argnums,
+            has_aux=has_aux,
+            return_finite=return_finite,
+        )
+
+    def check_finite(self) -> None:
+        """Raise :class:`NonFiniteStateError` naming the first non-finite array.
+
+        Checks params, optimizer state, batch stats and the EMA, on the host
+        (call it outside ``jit``, e.g. after restoring a checkpoint).
+        """
+        parts = {
+            "params": self.params,
+            "opt_state": self.opt_state,
+            "batch_stats": self.batch_stats,
+            "ema": self.ema,
+        }
+        for name, tree in parts.items():
+            flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+            for path, leaf in flat:
+                if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact) and not bool(
+                    jnp.all(jnp.isfinite(leaf))
+                ):
+                    raise NonFiniteStateError(
+                        f"the training state holds non-finite values at "
+                        f"{name}{jax.tree_util.keystr(path)}."
+                    )
 
     def ema_variables(self) -> dict[str, Any]:
         """The averaged variables, ``{"params": ..., ["batch_stats": ...]}``."""
-        if self.ema_params is None:
+        if self.ema is None:
             raise ValueError(
                 "this TrainState keeps no EMA; create it with ema_decay= to use "
                 "ema_variables()/apply_ema()."
             )
-        variables = {"params": self.ema_params}
+        variables = {"params": self.ema.params}
         if self.batch_stats is not None:
-            variables["batch_stats"] = (
-                self.ema_batch_stats
-                if self.ema_batch_stats is not None
-                else self.batch_stats
-            )
+            stats = self.ema.batch_stats
+            variables["batch_stats"] = self.batch_stats if stats is None else stats
         return variables
 
     def variables(self) -> dict[str, Any]:
@@ -465,9 +394,41 @@ class TrainState(train_state.TrainState, kw_only=True):
         """Evaluate with the averaged variables: ``apply_fn(ema_variables(), ...)``."""
         return self.apply_fn(self.ema_variables(), *args, **kwargs)
 
+    @property
+    def last_update_applied(self) -> jax.Array:
+        """Whether the last ``apply_gradients`` ran the optimizer (True untracked)."""
+        if self.update_applied is None:
+            return jnp.asarray(True)
+        return self.update_applied
+
+    # The flat names of earlier releases, read from the pieces.
+    ema_params = property(lambda self: None if self.ema is None else self.ema.params)
+    ema_batch_stats = property(
+        lambda self: None if self.ema is None else self.ema.batch_stats
+    )
+    ema_decay = property(lambda self: None if self.ema is None else self.ema.decay)
+    ema_warmup = property(lambda self: False if self.ema is None else self.ema.warmup)
+    ema_every = property(lambda self: 1 if self.ema is None else self.ema.every)
+    grad_accum = property(
+        lambda self: None if self.accumulation is None else self.accumulation.mean
+    )
+    micro_step = property(
+        lambda self: None if self.accumulation is None else self.accumulation.count
+    )
+    accumulate_steps = property(
+        lambda self: None if self.accumulation is None else self.accumulation.steps
+    )
+    loss_scale = property(
+        lambda self: None if self.guard is None else self.guard.loss_scale
+    )
+    skipped_steps = property(
+        lambda self: None if self.guard is None else self.guard.skipped_steps
+    )
+    skip_nonfinite = property(lambda self: self.guard is not None)
+
     def __repr__(self) -> str:
         leaves = jax.tree.leaves(self.params)
-        size = sum(int(jnp.size(x)) for x in leaves)
+        size = sum(math.prod(getattr(x, "shape", ())) for x in leaves)
         parts = [
             f"step={_show(self.step)}",
             f"params={len(leaves)} arrays/{size:,} elements",
@@ -475,34 +436,93 @@ class TrainState(train_state.TrainState, kw_only=True):
         ]
         if self.batch_stats is not None:
             parts.append(f"batch_stats={len(jax.tree.leaves(self.batch_stats))} arrays")
-        if self.ema_decay is not None:
-            warm = "" if self.ema_warmup in (False, None) else ", warm-up"
-            target = (
-                "params+batch_stats" if self.ema_batch_stats is not None else "params"
-            )
-            parts.append(
-                f"ema(e <- d e + (1 - d) p over {target}, d={self.ema_decay}{warm}, "
-                f"every={self.ema_every})"
-            )
-        if self.accumulate_steps is not None:
-            k = self.accumulate_steps
+        if self.accumulation is not None:
+            k = self.accumulation.steps
             k = getattr(k, "__name__", "schedule") if callable(k) else k
             parts.append(
-                f"accumulate(mean of k={k} micro-batches, "
-                f"micro_step={_show(self.micro_step)})"
+                f"accumulation(mean of k={k} micro-batches, "
+                f"count={_show(self.accumulation.count)})"
             )
-        if self.loss_scale is not None:
+        if self.guard is not None:
+            scale = self.guard.loss_scale
+            shown = (
+                ""
+                if scale is None
+                else f", loss_scale(S={_show(scale.scale)}, "
+                f"good_steps={_show(scale.good_steps)})"
+            )
             parts.append(
-                f"loss_scale(S={_show(self.loss_scale.scale)}, "
-                f"good_steps={_show(self.loss_scale.good_steps)})"
+                f"guard(skipped_steps={_show(self.guard.skipped_steps)}{shown})"
             )
-        if self.skipped_steps is not None:
-            parts.append(f"skipped_steps={_show(self.skipped_steps)}")
+        if self.ema is not None:
+            warm = "" if self.ema.warmup in (False, None) else ", warm-up"
+            target = (
+                "params+batch_stats" if self.ema.batch_stats is not None else "params"
+            )
+            parts.append(
+                f"ema(e <- d e + (1 - d) p over {target}, d={self.ema.decay}{warm}, "
+                f"every={self.ema.every})"
+            )
+        if self.telemetry is not None:
+            parts.append(f"telemetry={sorted(self.telemetry)}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    @property
-    def last_update_applied(self) -> jax.Array:
-        """Whether the last ``apply_gradients`` ran the optimizer (True untracked)."""
-        if self.update_applied is None:
-            return jnp.asarray(True)
-        return self.update_applied
+
+def _replace(self: TrainState, **updates: Any) -> TrainState:
+    """A copy with the given fields replaced, as in Flax.
+
+    The flat names of earlier releases (``ema_params``, ``ema_batch_stats``,
+    ``grad_accum``, ``micro_step``, ``loss_scale``, ``skipped_steps``) are
+    still accepted, with a ``DeprecationWarning``; they replace the field
+    inside their piece (``replace(ema=state.ema.replace(params=...))``).
+    """
+    for old, (piece, field) in _FLAT_NAMES.items():
+        if old not in updates:
+            continue
+        warnings.warn(
+            f"TrainState.replace({old}=...) is deprecated; use "
+            f"replace({piece}=state.{piece}.replace({field}=...)).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        value = updates.pop(old)
+        current = updates.get(piece, getattr(self, piece))
+        if current is None:
+            raise ValueError(
+                f"TrainState.replace({old}=...): this state has no {piece}; "
+                "enable the feature in TrainState.create."
+            )
+        updates[piece] = current.replace(**{field: value})
+    return dataclasses.replace(self, **updates)
+
+
+# Flat field names of earlier releases -> (piece, field in the piece).
+_FLAT_NAMES = {
+    "ema_params": ("ema", "params"),
+    "ema_batch_stats": ("ema", "batch_stats"),
+    "grad_accum": ("accumulation", "mean"),
+    "micro_step": ("accumulation", "count"),
+    "loss_scale": ("guard", "loss_scale"),
+    "skipped_steps": ("guard", "skipped_steps"),
+}
+
+
+def _empty_telemetry(
+    tx: Any, params: Any, guarded: bool, loss_scale: Any, accumulation: Any
+) -> dict[str, jax.Array]:
+    """Zeros with the keys ``apply_gradients`` will fill (a fixed pytree)."""
+    shapes = jax.eval_shape(
+        lambda p: step_telemetry(
+            p,
+            jnp.zeros([], jnp.float32),
+            tx.init(p),
+            loss_scale=loss_scale,
+            skipped_steps=jnp.zeros([], jnp.int32) if guarded else None,
+            applied=jnp.asarray(True) if guarded or accumulation else None,
+        ),
+        params,
+    )
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+
+TrainState.replace = _replace

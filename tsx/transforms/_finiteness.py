@@ -75,8 +75,7 @@ def apply_if_finite(
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        leaves = jax.tree.leaves(updates)
-        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(u)) for u in leaves]))
+        finite = tu.tree_all_finite(updates)
         notfinite_count = jnp.where(
             finite,
             jnp.zeros([], jnp.int32),

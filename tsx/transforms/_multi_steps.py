@@ -92,7 +92,7 @@ def skip_large_updates(
     Returns ``(should_skip, {"should_skip": ..., "norm_squared": ...})``.
     """
     del gradient_step, params
-    norm_sq = jnp.sum(jnp.array([jnp.sum(u**2) for u in jax.tree.leaves(updates)]))
+    norm_sq = tu.tree_norm(updates, squared=True)
     # Written as "not below" so that a NaN norm is skipped too.
     should_skip = jnp.logical_not(norm_sq < max_squared_norm)
     return should_skip, {"should_skip": should_skip, "norm_squared": norm_sq}
@@ -181,10 +181,10 @@ class MultiSteps:
         """The wrapped optimizer (with extra-argument support)."""
         return self._opt
 
-    def _accumulate(self, grad, acc, n_acc):
+    def _accumulate(self, grads, acc, n_acc):
         if self._use_grad_mean:
-            return acc + (grad - acc) / (n_acc + 1)
-        return grad + acc
+            return tu.tree_running_mean(acc, grads, n_acc)
+        return jax.tree.map(lambda g, a: (g + a).astype(a.dtype), grads, acc)
 
     def _cast_acc(self, x):
         return (
@@ -225,11 +225,7 @@ class MultiSteps:
             )
 
         def do_update(updates, state, params):
-            acc = jax.tree.map(
-                lambda g, a: self._accumulate(g, a, state.mini_step),
-                updates,
-                state.acc_grads,
-            )
+            acc = self._accumulate(updates, state.acc_grads, state.mini_step)
             # The inner step is computed every call and kept only when the
             # cycle ends, so the function has one trace for jit.
             inner_updates, inner_state = self._opt.update(

@@ -4,6 +4,7 @@ from tsx import _module_aliases
 from tsx.tree_utils._arithmetic import (
     tree_add,
     tree_add_scale,
+    tree_all_finite,
     tree_allclose,
     tree_batch_shape,
     tree_clip,
@@ -31,6 +32,7 @@ from tsx.tree_utils._casting import (
 )
 from tsx.tree_utils._moments import (
     tree_bias_correction,
+    tree_running_mean,
     tree_update_infinity_moment,
     tree_update_moment,
     tree_update_moment_per_elem_norm,
@@ -52,6 +54,7 @@ __all__ = [
     "NamedTupleKey",
     "tree_add",
     "tree_add_scale",
+    "tree_all_finite",
     "tree_allclose",
     "tree_batch_shape",
     "tree_bias_correction",
@@ -71,6 +74,7 @@ __all__ = [
     "tree_norm",
     "tree_ones_like",
     "tree_random_like",
+    "tree_running_mean",
     "tree_real",
     "tree_scale",
     "tree_set",

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 __all__ = [
     "tree_add",
+    "tree_all_finite",
     "tree_add_scale",
     "tree_allclose",
     "tree_batch_shape",
@@ -92,6 +93,16 @@ def tree_sum(tree: Any, associative_reduction: bool = False) -> Any:
     if associative_reduction:
         return jax.tree.reduce_associative(operator.add, sums, identity=0)
     return jax.tree.reduce(operator.add, sums, initializer=0)
+
+
+def tree_all_finite(tree: Any) -> jax.Array:
+    """A scalar bool: True when every element of every leaf is finite.
+
+    One reduction per leaf, combined with ``&``; XLA fuses them into the
+    kernels that produce the leaves where it can. True for an empty tree.
+    """
+    flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return functools.reduce(jnp.logical_and, flags, jnp.asarray(True))
 
 
 def tree_max(tree: Any) -> jax.Array:

@@ -1,9 +1,13 @@
-"""Exponential moving averages of gradient moments, and their bias correction.
+"""Moving averages of gradients: exponential moments, bias correction, running means.
 
 For a decay ``beta`` and gradient ``g_t`` the moment of order ``k`` is
 ``m_t = (1 - beta) g_t^k + beta m_{t-1}``; starting from ``m_0 = 0`` it is
 biased towards zero by the factor ``1 - beta^t``, which
 :func:`tree_bias_correction` divides out (Kingma & Ba, 2015, arXiv:1412.6980).
+
+The running (arithmetic) mean of ``g_1 ... g_n`` is kept incrementally by
+:func:`tree_running_mean`, the one implementation every accumulator in tsx
+uses (gradient accumulation, ``MultiSteps``, micro-batching, aggregators).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from tsx.numerics import abs_sq
 
 __all__ = [
     "tree_bias_correction",
+    "tree_running_mean",
     "tree_update_infinity_moment",
     "tree_update_moment",
     "tree_update_moment_per_elem_norm",
@@ -82,3 +87,20 @@ def tree_bias_correction(moment: Any, decay: Any, count: Any) -> Any:
     """
     correction = 1 - jnp.asarray(decay) ** count
     return jax.tree.map(lambda t: t / correction.astype(t.dtype), moment)
+
+
+def tree_running_mean(mean: Any, value: Any, count: jax.typing.ArrayLike) -> Any:
+    """The mean of ``count + 1`` values from the mean of the first ``count``.
+
+    ``a_{n+1} = a_n + (g_{n+1} - a_n) / (n + 1)`` leaf by leaf, with ``n =
+    count`` (so ``count = 0`` gives ``g``). The accumulator never holds a sum
+    ``n`` times larger than its terms (which could overflow in low precision).
+    Each result has the dtype of its ``mean`` leaf.
+    """
+
+    def one(m, g):
+        if m is None:
+            return None
+        return (m + (g - m) / (count + 1)).astype(jnp.asarray(m).dtype)
+
+    return jax.tree.map(one, mean, value, is_leaf=_is_none)

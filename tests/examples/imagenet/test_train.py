@@ -181,7 +181,9 @@ def test_float16_steps_that_overflow_are_skipped_and_back_off_the_scale():
     assert np.isfinite(float(summary["loss"]))
 
     # A moderate scale: the step is applied, everything moves.
-    state = state.replace(loss_scale=tsx.training.DynamicLossScale(2.0**8))
+    state = state.replace(
+        guard=state.guard.replace(loss_scale=tsx.training.DynamicLossScale(2.0**8))
+    )
     new, step_metrics = step(state, batch)
     assert int(new.step) == 1 and int(new.skipped_steps) == 0
     assert float(new.loss_scale.scale) == 2.0**8
