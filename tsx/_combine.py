@@ -10,17 +10,19 @@ from tsx._base import (
     GradientTransformationExtraArgs,
     with_extra_args_support,
 )
-from tsx.validation import describe_structure_mismatch, param_shaped_subtrees
+from tsx.validation import (
+    check_transformation,
+    describe_structure_mismatch,
+    param_shaped_subtrees,
+)
 
 __all__ = ["chain", "named_chain"]
 
 
-def _as_transformation(tx: Any, where: str) -> GradientTransformationExtraArgs:
-    if not (hasattr(tx, "init") and hasattr(tx, "update")):
-        raise TypeError(
-            f"{where} is not a gradient transformation (an object with init and "
-            f"update): got {type(tx).__name__}."
-        )
+def _as_transformation(
+    tx: Any, who: str, where: str
+) -> GradientTransformationExtraArgs:
+    check_transformation(who, where, tx)
     return with_extra_args_support(tx)
 
 
@@ -55,7 +57,7 @@ def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
     tsx or Optax transformations.
     """
     txs = tuple(
-        _as_transformation(t, f"chain argument {i}") for i, t in enumerate(args)
+        _as_transformation(t, "chain", f"argument {i}") for i, t in enumerate(args)
     )
 
     def init_fn(params):
@@ -88,7 +90,8 @@ def named_chain(
     if len(set(names)) != len(names):
         raise ValueError(f"named_chain names must be unique, got {names}.")
     txs = {
-        name: _as_transformation(t, f"named_chain member {name!r}") for name, t in args
+        name: _as_transformation(t, "named_chain", f"member {name!r}")
+        for name, t in args
     }
 
     def init_fn(params):

@@ -62,6 +62,7 @@ __all__ = [
     "function",
     "hyperparameters",
     "integer",
+    "is_transformation",
     "mask",
     "optional",
     "param_shaped_subtrees",
@@ -262,7 +263,8 @@ def function() -> Kind:
     return Kind("a function", lambda v: None if callable(v) else TypeError)
 
 
-def _is_transformation(value: Any) -> bool:
+def is_transformation(value: Any) -> bool:
+    """Whether ``value`` has callable ``init`` and ``update`` (tsx's or Optax's)."""
     return callable(getattr(value, "init", None)) and callable(
         getattr(value, "update", None)
     )
@@ -272,7 +274,7 @@ def transformation() -> Kind:
     """A gradient transformation: an object with callable ``init`` and ``update``."""
     return Kind(
         "a gradient transformation (an object with init and update)",
-        lambda v: None if _is_transformation(v) else TypeError,
+        lambda v: None if is_transformation(v) else TypeError,
     )
 
 

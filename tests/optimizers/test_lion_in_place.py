@@ -222,3 +222,17 @@ def test_sharded_params_over_8_devices_equal_optax():
     assert got["specs"] == want["specs"]
     assert got["mu_specs"] == want["mu_specs"]
     assert got["mu_specs"]["w"] in ("P('x',)", "P('x', None)")
+
+
+def test_the_order_follows_the_platform_the_step_is_compiled_for():
+    # Chosen with jax.lax.platform_dependent when lowering, not from the
+    # default backend at trace time: a GPU lowering keeps the plain formula.
+    tx = tsx.lion(1e-2)
+    params = {"w": jnp.ones((256, 256))}
+    traced = jax.jit(lambda g, s: tx.update(g, s, params)).trace(
+        params, tx.init(params)
+    )
+    cpu = traced.lower(lowering_platforms=("cpu",)).as_text()
+    gpu = traced.lower(lowering_platforms=("cuda",)).as_text()
+    assert "optimization_barrier" in cpu
+    assert "optimization_barrier" not in gpu

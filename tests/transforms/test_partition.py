@@ -162,7 +162,7 @@ def test_bad_arguments_raise_value_error_naming_them():
         tsx.partition()
     with pytest.raises(ValueError, match="transforms"):
         tsx.partition([adam], {"a": 0})
-    with pytest.raises(ValueError, match="false_gradient_transform"):
+    with pytest.raises(TypeError, match="false_gradient_transform=None"):
         tsx.partition(condition=_is_matrix, true_gradient_transform=adam)
     with pytest.raises(ValueError, match="condition"):
         tsx.partition(true_gradient_transform=adam, false_gradient_transform=adam)

@@ -7,22 +7,25 @@ chosen by ordered path rules (first match wins, as in
 * ``lr_mult`` (``m_lr``): the group trains with learning rate ``m_lr * lr``;
 * ``wd_mult`` (``m_wd``): the group decays with ``m_wd * wd``;
 * ``frozen=True``: the group's updates are exactly zero and the optimizer
-  keeps no state for it (its leaves are ``MaskedNode`` s in the state).
+  keeps no state for it.
 
 Parameters no rule matches form the default group (``m_lr = m_wd = 1``).
 
-Two ways to give the optimizer:
+It is :func:`tsx.partition` with one transformation per group, built once:
 
-* a factory, e.g. ``tsx.adamw`` or ``functools.partial(tsx.adamw, b2=0.95)``,
-  with ``learning_rate=`` (and ``weight_decay=``): each distinct group gets
-  ``factory(learning_rate=m_lr * lr, weight_decay=m_wd * wd)`` applied to its
-  parameters only, so every multiplier is exact for any optimizer (schedules
-  are multiplied pointwise);
-* a built transformation ``tx``: one state is shared by all trainable
-  parameters and a group's updates are multiplied by ``m_lr``. That equals a
-  learning rate of ``m_lr * lr`` for every optimizer whose update is linear
-  in the learning rate (all ``scale_by_learning_rate`` aliases); ``wd_mult``
-  needs the factory form, because the decay is folded inside ``tx``.
+* given a factory, e.g. ``tsx.adamw`` or ``functools.partial(tsx.adamw,
+  b2=0.95)``, with ``learning_rate=`` (and ``weight_decay=``), each distinct
+  group gets ``factory(learning_rate=m_lr * lr, weight_decay=m_wd * wd)``
+  (schedules are multiplied pointwise) and frozen groups get
+  :func:`tsx.set_to_zero`; the state is the ``PartitionState`` that the same
+  partition written by hand would have, keyed by the group names (see
+  :class:`GroupOptions`);
+* given a built transformation ``tx``, the trainable parameters share one
+  ``tx`` (``partition({"trainable": tx, "frozen": set_to_zero()})``) and a
+  group's updates are then multiplied by ``m_lr``. That equals a learning
+  rate of ``m_lr * lr`` for every optimizer whose update is linear in the
+  learning rate (all ``scale_by_learning_rate`` aliases); ``wd_mult`` needs
+  the factory form, because the decay is folded inside ``tx``.
 
 Example::
 
@@ -40,18 +43,32 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from tsx._base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
     ScalarOrSchedule,
+    init_empty_state,
+    set_to_zero,
 )
-from tsx._combine import named_chain
-from tsx.masks._labels import Rule, _rule_items, match_rules
+from tsx._combine import chain
+from tsx.masks._labels import Rule, match_rules, rule_items
 from tsx.masks._paths import unflatten_like
-from tsx.transforms._masking import masked
-from tsx.validation import check_non_negative
+from tsx.transforms._partition import partition
+from tsx.validation import (
+    BOOL,
+    FUNCTION,
+    NON_NEGATIVE,
+    OPTIONAL_LEARNING_RATE,
+    TRANSFORMATION,
+    any_of,
+    check,
+    choice,
+    hyperparameters,
+    is_transformation,
+    optional,
+    schedule_or,
+)
 
 __all__ = ["GroupOptions", "param_groups"]
 
@@ -67,6 +84,9 @@ class GroupOptions(NamedTuple):
 
     @property
     def name(self) -> str:
+        """The group's label: ``"default"``, ``"frozen"`` or its multipliers."""
+        if self.frozen:
+            return "frozen"
         if self == GroupOptions():
             return "default"
         return f"lr_mult={self.lr_mult:g},wd_mult={self.wd_mult:g}"
@@ -76,7 +96,7 @@ def _parse(rule: Rule, options: Any) -> GroupOptions:
     if isinstance(options, GroupOptions):
         options = options._asdict()
     if not isinstance(options, Mapping):
-        raise ValueError(
+        raise TypeError(
             f"param_groups: the options of rule {rule!r} must be a mapping such "
             f"as dict(lr_mult=0.1), got {options!r}."
         )
@@ -86,15 +106,13 @@ def _parse(rule: Rule, options: Any) -> GroupOptions:
             f"param_groups: unknown option {unknown[0]!r} for rule {rule!r}; "
             f"known options are {', '.join(_KNOWN)}."
         )
+    who = f"param_groups (rule {rule!r})"
     lr_mult = options.get("lr_mult", 1.0)
     wd_mult = options.get("wd_mult", 1.0)
     frozen = options.get("frozen", False)
-    check_non_negative(f"lr_mult (rule {rule!r})", lr_mult)
-    check_non_negative(f"wd_mult (rule {rule!r})", wd_mult)
-    if not isinstance(frozen, bool):
-        raise ValueError(
-            f"frozen (rule {rule!r}) must be True or False, got frozen={frozen!r}."
-        )
+    check(who, "lr_mult", lr_mult, NON_NEGATIVE)
+    check(who, "wd_mult", wd_mult, NON_NEGATIVE)
+    check(who, "frozen", frozen, BOOL)
     return GroupOptions(float(lr_mult), float(wd_mult), frozen)
 
 
@@ -106,12 +124,13 @@ def _times(value: ScalarOrSchedule, mult: float) -> ScalarOrSchedule:
     return mult * value
 
 
-def _is_transformation(obj: Any) -> bool:
-    return isinstance(obj, GradientTransformation) or (
-        isinstance(obj, tuple) and hasattr(obj, "init") and hasattr(obj, "update")
-    )
-
-
+@hyperparameters(
+    optimizer=any_of(TRANSFORMATION, FUNCTION),
+    learning_rate=OPTIONAL_LEARNING_RATE,
+    weight_decay=optional(schedule_or(NON_NEGATIVE)),
+    syntax=choice("regex", "glob"),
+    allow_unused=BOOL,
+)
 def param_groups(
     optimizer: GradientTransformation | Callable[..., GradientTransformation],
     groups: Mapping[Rule, Mapping[str, Any]] | Sequence[tuple[Rule, Mapping]],
@@ -129,7 +148,7 @@ def param_groups(
         u_p = opt(lr = m_lr(g) * lr, wd = m_wd(g) * wd).update(...)_p   otherwise
 
     (with a built ``tx``: ``u_p = m_lr(g) * tx.update(...)_p``). Frozen
-    parameters are masked out of the optimizer, so they allocate no state.
+    parameters get :func:`tsx.set_to_zero`, so they allocate no state.
 
     Args:
       optimizer: a factory ``f(learning_rate=..., [weight_decay=...])`` (such
@@ -146,14 +165,25 @@ def param_groups(
       allow_unused: accept rules that match no parameter (an error otherwise).
 
     Returns:
-      A transformation whose state is ``{group_name: MaskedState(...)}`` for
-      the factory form (one entry per distinct non-frozen group, ``"default"``
-      for the unmatched parameters), or ``{"trainable": MaskedState(tx_state)}``
-      for a built ``tx``.
+      :func:`tsx.partition` of the groups' transformations: its state is a
+      ``PartitionState`` keyed by group name (factory form) or by
+      ``"trainable"``/``"frozen"`` (built form), followed in the built form
+      by the stateless learning-rate multipliers.
+
+    Example:
+      >>> import jax.numpy as jnp, tsx
+      >>> params = {"embed": {"embedding": jnp.ones((4, 2))},
+      ...           "dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}}
+      >>> tx = tsx.masks.param_groups(
+      ...     tsx.adamw, {r".*/embedding": dict(lr_mult=0.1),
+      ...                 r".*/bias": dict(frozen=True)},
+      ...     learning_rate=1e-2, weight_decay=1e-4)
+      >>> sorted(tx.init(params).inner_states)
+      ['default', 'frozen', 'lr_mult=0.1,wd_mult=1']
     """
-    items = [(rule, _parse(rule, opts)) for rule, opts in _rule_items(groups)]
-    transform_form = _is_transformation(optimizer)
-    if transform_form:
+    items = [(rule, _parse(rule, opts)) for rule, opts in rule_items(groups)]
+    built = is_transformation(optimizer)
+    if built:
         if learning_rate is not None or weight_decay is not None:
             raise ValueError(
                 "param_groups: learning_rate= and weight_decay= go with an "
@@ -168,87 +198,75 @@ def param_groups(
                     "the optimizer as a factory such as tsx.adamw with "
                     "weight_decay=, since a built transformation folds its decay in."
                 )
-    else:
-        if not callable(optimizer):
-            raise ValueError(
-                "param_groups: optimizer must be a factory such as tsx.adamw or a "
-                f"GradientTransformation, got optimizer={optimizer!r}."
-            )
-        if learning_rate is None:
-            raise ValueError(
-                "param_groups: an optimizer factory needs learning_rate=, got "
-                "learning_rate=None."
-            )
-        if weight_decay is None and any(o.wd_mult != 1.0 for _, o in items):
-            raise ValueError(
-                "param_groups: wd_mult needs weight_decay=, got weight_decay=None."
-            )
+    elif learning_rate is None:
+        raise ValueError(
+            "param_groups: an optimizer factory needs learning_rate=, got "
+            "learning_rate=None."
+        )
+    elif weight_decay is None and any(o.wd_mult != 1.0 for _, o in items):
+        raise ValueError(
+            "param_groups: wd_mult needs weight_decay=, got weight_decay=None."
+        )
 
-    def resolve(tree: Any) -> tuple[Any, list[GroupOptions]]:
+    def options_of(params: Any) -> Any:
+        """The tree of each parameter's GroupOptions."""
         _, treedef, values = match_rules(
-            tree,
+            params,
             items,
             GroupOptions(),
             syntax=syntax,
             allow_unused=allow_unused,
             what="param_groups",
         )
-        return treedef, values
+        return unflatten_like(treedef, values)
 
-    def mask(treedef: Any, values: list[GroupOptions], keep: Callable) -> Any:
-        return unflatten_like(treedef, [bool(keep(v)) for v in values])
+    def labels(params: Any) -> Any:
+        if built:
+            return jax.tree.map(
+                lambda o: "frozen" if o.frozen else "trainable",
+                options_of(params),
+                is_leaf=_is_options,
+            )
+        return jax.tree.map(lambda o: o.name, options_of(params), is_leaf=_is_options)
 
-    def finish(treedef: Any, values: list[GroupOptions]) -> Any:
-        # Zero the frozen groups (their masked-out updates passed through
-        # unchanged) and, with a shared tx, apply the learning-rate multipliers.
-        mults = unflatten_like(
-            treedef,
-            [
-                0.0 if v.frozen else (v.lr_mult if transform_form else 1.0)
-                for v in values
-            ],
+    everyone = [GroupOptions(), *(opts for _, opts in items)]
+    if built:
+        transforms = {"trainable": optimizer}
+        if any(o.frozen for o in everyone):
+            transforms["frozen"] = set_to_zero()
+        return chain(
+            partition(transforms, labels),
+            _scale_by_lr_mult(options_of),
         )
 
-        def one(m: float, u: jax.Array) -> jax.Array:
-            if m == 1.0:
+    def group_tx(opts: GroupOptions) -> GradientTransformation:
+        if opts.frozen:
+            return set_to_zero()
+        kwargs = {"learning_rate": _times(learning_rate, opts.lr_mult)}
+        if weight_decay is not None:
+            kwargs["weight_decay"] = _times(weight_decay, opts.wd_mult)
+        return optimizer(**kwargs)
+
+    transforms = {opts.name: group_tx(opts) for opts in dict.fromkeys(everyone)}
+    return partition(transforms, labels)
+
+
+def _is_options(x: Any) -> bool:
+    return isinstance(x, GroupOptions)
+
+
+def _scale_by_lr_mult(options_of: Callable[[Any], Any]) -> GradientTransformation:
+    """Multiply each update by its group's ``lr_mult`` (stateless)."""
+
+    def update_fn(updates, state, params=None):
+        del params
+
+        def one(options: GroupOptions, u: Any) -> Any:
+            if options.lr_mult == 1.0 or options.frozen:
                 return u
-            if m == 0.0:
-                return jnp.zeros_like(u)
-            return (m * u).astype(u.dtype)
+            return (options.lr_mult * u).astype(u.dtype)
 
-        return mults, one
+        scaled = jax.tree.map(one, options_of(updates), updates, is_leaf=_is_options)
+        return scaled, state
 
-    def build(tree: Any) -> GradientTransformationExtraArgs:
-        treedef, values = resolve(tree)
-        if transform_form:
-            return named_chain(
-                ("trainable", masked(optimizer, mask(treedef, values, _trainable)))
-            )
-        members = []
-        for opts in dict.fromkeys(v for v in values if not v.frozen):
-            kwargs: dict[str, Any] = {
-                "learning_rate": _times(learning_rate, opts.lr_mult)
-            }
-            if weight_decay is not None:
-                kwargs["weight_decay"] = _times(weight_decay, opts.wd_mult)
-            members.append(
-                (
-                    opts.name,
-                    masked(optimizer(**kwargs), mask(treedef, values, opts.__eq__)),
-                )
-            )
-        return named_chain(*members)
-
-    def init_fn(params: Any) -> Any:
-        return build(params).init(params)
-
-    def update_fn(updates, state, params=None, **extra_args):
-        updates, state = build(updates).update(updates, state, params, **extra_args)
-        mults, one = finish(*resolve(updates))
-        return jax.tree.map(one, mults, updates), state
-
-    return GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def _trainable(options: GroupOptions) -> bool:
-    return not options.frozen
+    return GradientTransformation(init_empty_state, update_fn)

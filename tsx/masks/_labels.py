@@ -24,7 +24,7 @@ from typing import Any
 from tsx.masks._paths import flatten_with_paths, unflatten_like
 from tsx.masks._predicates import Predicate, compile_pattern
 
-__all__ = ["Rule", "labels_by_path", "match_rules"]
+__all__ = ["Rule", "labels_by_path", "match_rules", "rule_items"]
 
 # A rule's pattern: a path pattern string, or a Predicate / fn(path, param).
 Rule = str | Predicate | Callable[[str, Any], bool]
@@ -33,7 +33,7 @@ _NO_DEFAULT = object()
 _SHOWN_PATHS = 12
 
 
-def _rule_items(rules: Any) -> list[tuple[Rule, Any]]:
+def rule_items(rules: Any) -> list[tuple[Rule, Any]]:
     if isinstance(rules, Mapping):
         return list(rules.items())
     if isinstance(rules, Sequence) and not isinstance(rules, str):
@@ -86,7 +86,7 @@ def match_rules(
     ``default``). Raises ``ValueError`` naming unused rules (unless
     ``allow_unused``) and, without a default, the unmatched paths.
     """
-    items = _rule_items(rules)
+    items = rule_items(rules)
     compiled = [(rule, _compile(rule, syntax), value) for rule, value in items]
     pairs, treedef = flatten_with_paths(params)
     matched = [False] * len(compiled)

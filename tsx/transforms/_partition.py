@@ -30,6 +30,7 @@ from tsx.validation import (
     BOOL,
     FUNCTION,
     TRANSFORMATION,
+    check_transformation,
     hyperparameters,
     optional,
 )
@@ -144,20 +145,11 @@ def partition(
                 "false_gradient_transform, not both; got condition together "
                 "with transforms/param_labels."
             )
-        if not callable(condition):
-            raise ValueError(
-                f"condition must be a function (path, param) -> bool, got "
-                f"condition={condition!r}."
-            )
         for name, tx in (
             ("true_gradient_transform", true_gradient_transform),
             ("false_gradient_transform", false_gradient_transform),
         ):
-            if not (hasattr(tx, "init") and hasattr(tx, "update")):
-                raise ValueError(
-                    f"partition(condition=...) needs {name}, a gradient "
-                    f"transformation; got {name}={tx!r}."
-                )
+            check_transformation("partition(condition=...)", name, tx)
 
         def label_fn(updates, params):
             tree = updates if params is None else params
@@ -189,10 +181,7 @@ def partition(
             f"transforms={transforms!r}."
         )
     for label, tx in transforms.items():
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
-            raise ValueError(
-                f"transforms[{label!r}] is not a gradient transformation: got {tx!r}."
-            )
+        check_transformation("partition", f"transforms[{label!r}]", tx)
     if callable(param_labels):
 
         def label_fn(updates, params):
