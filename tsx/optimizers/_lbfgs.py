@@ -157,9 +157,7 @@ def scale_by_lbfgs(
         rho = jnp.where(sy == 0.0, 0.0, 1.0 / sy)
         # Nothing to remember before the first step: store zeros (rho = 0
         # makes the slot a no-op in the recursion).
-        s, y, rho = jax.tree.map(
-            lambda x: jnp.where(started, x, jnp.zeros_like(x)), (s, y, rho)
-        )
+        s, y, rho = tu.tree_where(started, (s, y, rho), tu.tree_zeros_like((s, y, rho)))
         s_mem, y_mem, rhos = jax.tree.map(
             lambda mem, new: mem.at[slot_prev].set(new),
             (state.diff_params_memory, state.diff_updates_memory, state.weights_memory),

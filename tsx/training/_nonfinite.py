@@ -89,11 +89,7 @@ class NonFiniteGuard:
         scale = self.loss_scale
         if scale is not None:
             # The scale follows the gradient's overflow, not the results'.
-            scale = jax.tree.map(
-                lambda new, old: jnp.where(due, new, old),
-                scale.adjust(inputs_ok),
-                scale,
-            )
+            scale = tu.tree_where(due, scale.adjust(inputs_ok), scale)
         guard = self.replace(
             skipped_steps=self.skipped_steps + (due & ~applied).astype(jnp.int32),
             state_nonfinite=self.state_nonfinite | state_bad,

@@ -239,10 +239,9 @@ class MultiSteps:
                 mini_step=numerics.safe_increment(state.mini_step) % k_steps,
                 gradient_step=emit * numerics.safe_increment(state.gradient_step)
                 + (1 - emit) * state.gradient_step,
-                inner_opt_state=jax.tree.map(
-                    lambda old, new: jnp.where(emit, new, old).astype(old.dtype),
+                inner_opt_state=tu.tree_cast_like(
+                    tu.tree_where(emit, inner_state, state.inner_opt_state),
                     state.inner_opt_state,
-                    inner_state,
                 ),
                 acc_grads=jax.tree.map(lambda a: self._cast_acc((1 - emit) * a), acc),
                 skip_state=skip_state,
