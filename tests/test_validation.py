@@ -249,3 +249,114 @@ def test_require_params_names_the_transformation():
     params = {"w": jnp.ones(2)}
     with pytest.raises(ValueError, match="add_decayed_weights needs the parameters"):
         tx.update(params, tx.init(params))
+
+
+# -- Gradients of the wrong shape or kind --------------------------------------
+
+PARAMS = {"w": jnp.ones((3, 2)), "b": jnp.zeros(3)}
+
+
+def _bad_grads(kind):
+    grads = {"w": jnp.full((3, 2), 0.1), "b": jnp.full(3, 0.1)}
+    if kind == "column":  # broadcasts (3,) -> (3, 3)
+        grads["b"] = jnp.full((3, 1), 0.1)
+    elif kind == "one":  # broadcasts to (3,) silently
+        grads["b"] = jnp.full((1,), 0.1)
+    elif kind == "scalar":
+        grads["b"] = jnp.asarray(0.1)
+    elif kind == "incompatible":
+        grads["b"] = jnp.full((4,), 0.1)
+    elif kind == "complex":
+        grads["b"] = jnp.full(3, 0.1 + 0.1j)
+    return grads
+
+
+def _partition():
+    return tsx.partition({"a": tsx.adam(1e-2), "s": tsx.sgd(0.1)}, {"w": "a", "b": "s"})
+
+
+def _site(name):
+    """A call that feeds gradients to one of the checked entry points."""
+    if name == "apply_updates":
+        return lambda g: tsx.apply_updates(PARAMS, g)
+    if name == "update":  # an optimizer's update, without params
+        tx = tsx.adam(1e-2)
+        return lambda g: tx.update(g, tx.init(PARAMS))
+    if name == "chain":
+        tx = tsx.chain(tsx.clip_by_global_norm(1.0), tsx.sgd(0.1, momentum=0.9))
+        return lambda g: tx.update(g, tx.init(PARAMS), PARAMS)
+    if name == "masked":
+        tx = tsx.masked(tsx.adam(1e-2), {"w": True, "b": True})
+        return lambda g: tx.update(g, tx.init(PARAMS), PARAMS)
+    if name == "partition":
+        tx = _partition()
+        return lambda g: tx.update(g, tx.init(PARAMS), PARAMS)
+    if name == "multi_steps":
+        tx = tsx.MultiSteps(tsx.adam(1e-2), every_k_schedule=2)
+        return lambda g: tx.update(g, tx.init(PARAMS), PARAMS)
+    if name == "train_state":
+        state = tsx.training.TrainState.create(
+            apply_fn=None, params=PARAMS, tx=tsx.adam(1e-2)
+        )
+        return lambda g: state.apply_gradients(grads=g)
+    raise AssertionError(name)
+
+
+SITES = [
+    "apply_updates",
+    "update",
+    "chain",
+    "masked",
+    "partition",
+    "multi_steps",
+    "train_state",
+]
+
+
+@pytest.mark.parametrize("kind", ["column", "one", "scalar", "incompatible"])
+@pytest.mark.parametrize("site", SITES)
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_wrong_shaped_gradients_are_refused_naming_the_path(site, kind, jit):
+    call = _site(site)
+    if jit:
+        call = jax.jit(call)
+    with pytest.raises(ValueError, match=r"at \['b'\] have shape .* shape \(3,\)"):
+        call(_bad_grads(kind))
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_complex_gradients_for_real_params_are_refused(site):
+    with pytest.raises(TypeError, match=r"at \['b'\] are complex \(complex64\)"):
+        _site(site)(_bad_grads("complex"))
+
+
+def test_optax_broadcasts_what_tsx_refuses():
+    # The oracle for the failure: Optax turns the (3,) bias into (3, 3).
+    import optax
+
+    tx = optax.adam(1e-2)
+    updates, _ = tx.update(_bad_grads("column"), tx.init(PARAMS), PARAMS)
+    assert optax.apply_updates(PARAMS, updates)["b"].shape == (3, 3)
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_right_gradients_pass_every_site(site):
+    _site(site)(_bad_grads(None))
+
+
+def test_a_mask_that_does_not_fit_names_the_path():
+    tx = tsx.masked(tsx.adam(1e-2), {"w": True, "c": False})
+    with pytest.raises(ValueError, match=r"mask has \['c'\], which the parameters"):
+        tx.init(PARAMS)
+    labels = {"w": "a", "x": {"y": "s"}}
+    tx = tsx.partition({"a": tsx.adam(1e-2), "s": tsx.sgd(0.1)}, labels)
+    with pytest.raises(ValueError, match=r"\['x'\]"):
+        tx.init(PARAMS)
+
+
+def test_per_element_gradients_still_reach_an_aggregator_chain():
+    # dpsgd is fed per-example gradients: a leading batch axis is expected.
+    tx = tsx.contrib.dpsgd(0.1, l2_norm_clip=1.0, noise_multiplier=0.0, seed=0)
+    per_example = jax.tree.map(lambda p: jnp.ones((4, *p.shape)), PARAMS)
+    updates, _ = tx.update(per_example, tx.init(PARAMS), PARAMS)
+    assert updates["b"].shape == (3,)

@@ -39,6 +39,7 @@ __all__ = [
     "set_to_zero",
     "stateless",
     "stateless_with_tree_map",
+    "takes_per_element_updates",
     "with_extra_args_support",
 ]
 
@@ -128,6 +129,16 @@ def is_extra_args_transformation(tx: Any) -> bool:
     return isinstance(tx, GradientTransformationExtraArgs) or any(
         cls.__name__ == "GradientTransformationExtraArgs" for cls in type(tx).__mro__
     )
+
+
+def takes_per_element_updates(tx: Any) -> bool:
+    """Whether ``tx.update`` is fed per-element gradients (an ``Aggregator``).
+
+    Such updates carry a leading batch axis the parameters do not have (see
+    ``tsx.experimental.aggregating``). Recognises tsx's and Optax's class by
+    name, as :func:`is_extra_args_transformation` does.
+    """
+    return any(cls.__name__ == "Aggregator" for cls in type(tx).__mro__)
 
 
 def with_extra_args_support(

@@ -5,15 +5,21 @@ from __future__ import annotations
 import collections
 from typing import Any
 
+import jax
+
 from tsx._base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
+    takes_per_element_updates,
     with_extra_args_support,
 )
 from tsx.validation import (
     check_transformation,
+    check_updates_like,
     describe_structure_mismatch,
     param_shaped_subtrees,
+    updates_already_checked,
+    updates_checked,
 )
 
 __all__ = ["chain", "named_chain"]
@@ -49,6 +55,31 @@ def _raise_if_structure_mismatch(
         ) from err
 
 
+def _same_paths(a: Any, b: Any) -> bool:
+    return (
+        jax.tree.structure(a) == jax.tree.structure(b)
+        or describe_structure_mismatch(a, b) is None
+    )
+
+
+def _check_shapes(updates: Any, state: Any, params: Any) -> None:
+    """Updates must have the parameters' shapes (or the moments', without params).
+
+    Broadcasting a ``(3, 1)`` gradient onto a ``(3,)`` parameter would
+    silently turn it into ``(3, 3)``. Trees of another structure are left to
+    the members (``lookahead`` receives a fast/slow pair), which report a
+    mismatch by path when they fail.
+    """
+    if params is not None:
+        if _same_paths(updates, params):
+            check_updates_like(updates, params, who="update")
+        return
+    for sub in param_shaped_subtrees(state):
+        if _same_paths(updates, sub):
+            check_updates_like(updates, sub, who="update", against="optimizer state")
+            return
+
+
 def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
     """Apply transformations one after another: ``update`` flows left to right.
 
@@ -59,6 +90,8 @@ def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
     txs = tuple(
         _as_transformation(t, "chain", f"argument {i}") for i, t in enumerate(args)
     )
+    # A chain fed per-element gradients has no parameter shapes to match.
+    per_element = bool(args) and takes_per_element_updates(args[0])
 
     def init_fn(params):
         return tuple(t.init(params) for t in txs)
@@ -69,14 +102,17 @@ def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
                 f"chain of {len(txs)} transformations got a state with "
                 f"{len(state)} entries; was it initialised by another optimizer?"
             )
+        if not (per_element or updates_already_checked()):
+            _check_shapes(updates, state, params)
         new_state = []
-        for t, s in zip(txs, state, strict=True):
-            try:
-                updates, s = t.update(updates, s, params, **extra_args)
-            except (ValueError, TypeError) as err:
-                _raise_if_structure_mismatch(updates, s, params, err)
-                raise
-            new_state.append(s)
+        with updates_checked():
+            for t, s in zip(txs, state, strict=True):
+                try:
+                    updates, s = t.update(updates, s, params, **extra_args)
+                except (ValueError, TypeError) as err:
+                    _raise_if_structure_mismatch(updates, s, params, err)
+                    raise
+                new_state.append(s)
         return updates, tuple(new_state)
 
     return GradientTransformationExtraArgs(init_fn, update_fn)

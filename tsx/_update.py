@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from tsx._base import Params, Updates
-from tsx.validation import check_same_structure
+from tsx.validation import check_updates_like
 
 __all__ = ["apply_updates", "incremental_update", "periodic_update"]
 
@@ -19,7 +19,10 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     """``params + updates``, each result cast back to its parameter's dtype.
 
     ``None`` parameters stay ``None``; the sum is formed in the promoted dtype
-    and cast back, so bfloat16 parameters stay bfloat16.
+    and cast back, so bfloat16 parameters stay bfloat16. The updates must
+    have the parameters' structure and shapes (a ``(3, 1)`` update is not
+    broadcast onto a ``(3,)`` parameter) and no complex update may meet a
+    real parameter; each is a clear error naming the first offending path.
     """
 
     def one(p, u):
@@ -27,11 +30,8 @@ def apply_updates(params: Params, updates: Updates) -> Params:
             return None
         return jnp.asarray(p + u).astype(jnp.asarray(p).dtype)
 
-    try:
-        return jax.tree.map(one, params, updates, is_leaf=_is_none)
-    except ValueError as err:
-        check_same_structure(updates, params, against="the parameters")
-        raise err
+    check_updates_like(updates, params, who="apply_updates")
+    return jax.tree.map(one, params, updates, is_leaf=_is_none)
 
 
 def incremental_update(

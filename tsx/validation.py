@@ -20,11 +20,13 @@ applied to, naming the first path where structure, shape or dtype differ.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import jax
@@ -57,6 +59,7 @@ __all__ = [
     "check_transformation",
     "check_updates_like",
     "choice",
+    "describe_prefix_mismatch",
     "describe_structure_mismatch",
     "dtype",
     "function",
@@ -74,6 +77,8 @@ __all__ = [
     "string",
     "transformation",
     "tree_of",
+    "updates_already_checked",
+    "updates_checked",
 ]
 
 
@@ -553,6 +558,33 @@ def describe_structure_mismatch(
     return f"first differing path: the {what} lack the leaf at {b[len(a)]}"
 
 
+def describe_prefix_mismatch(
+    prefix: Any, tree: Any, *, what: str = "mask", of: str = "updates"
+) -> str | None:
+    """Where ``prefix`` (a mask, a label tree) fails to be a prefix of ``tree``.
+
+    A leaf of ``prefix`` may stand for a whole subtree of ``tree``. Returns
+    None when it is a prefix, else a sentence naming the first path of one
+    tree the other lacks.
+    """
+    try:
+        jax.tree.map(lambda *_: None, prefix, tree)
+        return None
+    except (ValueError, TypeError):
+        pass
+    mine = _leaf_paths(prefix)
+    theirs = _leaf_paths(tree)
+    for path in mine:
+        if path == "<root>":
+            return None
+        if not any(p == path or p.startswith(path) for p in theirs):
+            return f"the {what} has {path}, which the {of} lack"
+    for path in theirs:
+        if not any(path == m or path.startswith(m) for m in mine):
+            return f"the {what} lacks {path}, which the {of} have"
+    return f"the {what} and the {of} differ in the kind of a node"
+
+
 def param_shaped_subtrees(state: Any) -> list[Any]:
     """Containers inside an optimizer state that mirror the parameters.
 
@@ -598,13 +630,22 @@ def _shape_dtype(x: Any) -> tuple[tuple[int, ...], Any]:
     return tuple(np.shape(x)), jnp.result_type(x)
 
 
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def _path_of_leaf(tree: Any, index: int) -> str:
+    flat = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_none)[0]
+    return _path_str(flat[index][0])
+
+
 def check_updates_like(
     updates: Any,
     params: Any,
     *,
     who: str,
     what: str = "updates",
-    against: str = "parameters",
+    against: str = "parameter",
 ) -> None:
     """Raise unless ``updates`` has the structure, shapes and kinds of ``params``.
 
@@ -618,34 +659,62 @@ def check_updates_like(
       would be dropped or would turn real state complex.
 
     ``None`` parameters (and the updates at their place) are skipped.
+
+    Args:
+      updates: the tree to check.
+      params: the reference tree.
+      who: the function reporting (``"apply_updates"``).
+      what: what ``updates`` are called in the message (``"gradients"``).
+      against: what one leaf of ``params`` is called (``"optimizer state"``).
     """
-    msg = describe_structure_mismatch(updates, params, what=what)
-    if msg is not None:
-        raise ValueError(
-            f"{who}: the structure of the {what} does not match the {against}; {msg}."
-        )
-    flat_u = jax.tree_util.tree_flatten_with_path(updates, is_leaf=lambda x: x is None)[
-        0
-    ]
-    flat_p = jax.tree.leaves(params, is_leaf=lambda x: x is None)
-    for (path, u), p in zip(flat_u, flat_p, strict=True):
-        if u is None or p is None or type(p).__name__ == "MaskedNode":
-            continue
-        if type(u).__name__ == "MaskedNode":
+    leaves_u, def_u = jax.tree.flatten(updates, is_leaf=_is_none)
+    leaves_p, def_p = jax.tree.flatten(params, is_leaf=_is_none)
+    if def_u != def_p:
+        # dict and FrozenDict with the same keys differ only in node type.
+        msg = describe_structure_mismatch(updates, params, what=what)
+        if msg is not None:
+            raise ValueError(
+                f"{who}: the structure of the {what} does not match the "
+                f"{against}s; {msg}."
+            )
+    for i, (u, p) in enumerate(zip(leaves_u, leaves_p, strict=True)):
+        if u is None or p is None:
             continue
         (us, ud), (ps, pd) = _shape_dtype(u), _shape_dtype(p)
-        where = _path_str(path)
         if us != ps:
             raise ValueError(
-                f"{who}: the {what} at {where} have shape {us} ({ud}) but the "
-                f"{against[:-1] if against.endswith('s') else against} there has "
-                f"shape {ps} ({pd}); shapes must be equal (no broadcasting)."
+                f"{who}: the {what} at {_path_of_leaf(updates, i)} have shape {us} "
+                f"({ud}) but the {against} there has shape {ps} ({pd}); shapes "
+                "must be equal (no broadcasting)."
             )
         if jnp.issubdtype(ud, jnp.complexfloating) and not jnp.issubdtype(
             pd, jnp.complexfloating
         ):
             raise TypeError(
-                f"{who}: the {what} at {where} are complex ({ud}) but the "
-                f"{against[:-1] if against.endswith('s') else against} there is "
-                f"real ({pd})."
+                f"{who}: the {what} at {_path_of_leaf(updates, i)} are complex "
+                f"({ud}) but the {against} there is real ({pd})."
             )
+
+
+_SHAPES_CHECKED = contextvars.ContextVar("tsx_updates_checked", default=False)
+
+
+@contextlib.contextmanager
+def updates_checked() -> Iterator[None]:
+    """Within: the updates are known to be checked (or legitimately differ).
+
+    ``chain`` checks its updates against the parameters once, at the outermost
+    chain, and runs its members inside this context so nested chains do not
+    check again. Aggregators run their per-element stages inside it too: there
+    the updates carry a leading batch axis the parameters do not have.
+    """
+    token = _SHAPES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _SHAPES_CHECKED.reset(token)
+
+
+def updates_already_checked() -> bool:
+    """Whether :func:`updates_checked` is active."""
+    return _SHAPES_CHECKED.get()

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from tsx._base import GradientTransformation, ScalarOrSchedule, identity
 from tsx._combine import chain
+from tsx.experimental._aggregator import Aggregator
 from tsx.transforms._per_example import per_example_global_norm_clip
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._trace import trace
@@ -111,8 +112,8 @@ def differentially_private_aggregate(
         del params
         return DifferentiallyPrivateAggregateState(rng_key=key)
 
-    def update_fn(updates, state, params=None):
-        del params
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
         leaves, treedef = jax.tree.flatten(updates)
         batch = leaves[0].shape[0]
         clipped, _ = per_example_global_norm_clip(leaves, l2_norm_clip)
@@ -125,7 +126,9 @@ def differentially_private_aggregate(
             rng_key=new_key
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    # Fed per-example gradients: an Aggregator (a transformation whose input
+    # leaves carry a batch axis), so chains do not match them to the params.
+    return Aggregator(init_fn, update_fn)
 
 
 @hyperparameters(

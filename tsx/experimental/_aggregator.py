@@ -36,8 +36,10 @@ from tsx._base import (
     OptState,
     Params,
     TransformInitFn,
+    takes_per_element_updates,
     with_extra_args_support,
 )
+from tsx.validation import updates_checked
 
 __all__ = [
     "AggregatedUpdates",
@@ -97,14 +99,6 @@ class Aggregator(GradientTransformationExtraArgs):
     update: AggregatorUpdateFn
 
 
-def _is_aggregator(tx: Any) -> bool:
-    # Optax's Aggregator counts too (recognised by name, as tsx never imports
-    # optax), so mixed pipelines keep the per-element contract.
-    return isinstance(tx, Aggregator) or any(
-        cls.__name__ == "Aggregator" for cls in type(tx).__mro__
-    )
-
-
 def process(
     preprocessor: GradientTransformation,
     aggregator: GradientTransformation | Aggregator,
@@ -150,12 +144,14 @@ def process(
 
     def update_fn(per_elt_grads, state, params=None, **extra_args):
         pre_state, agg_state, post_state = state
-        per_elt_updates, pre_state = pre.update(
-            per_elt_grads, pre_state, params, **extra_args
-        )
-        aggregated, agg_state = agg.update(
-            per_elt_updates, agg_state, params, **extra_args
-        )
+        # Per-element updates carry a leading batch axis the params lack.
+        with updates_checked():
+            per_elt_updates, pre_state = pre.update(
+                per_elt_grads, pre_state, params, **extra_args
+            )
+            aggregated, agg_state = agg.update(
+                per_elt_updates, agg_state, params, **extra_args
+            )
         if aggregator_has_aux:
             aggregated, aux = aggregated
             extra_args = {**extra_args, **aux}
@@ -179,6 +175,6 @@ def process(
             )
         return updates, (pre_state, agg_state, post_state)
 
-    if _is_aggregator(aggregator):
+    if takes_per_element_updates(aggregator):
         return Aggregator(init_fn, update_fn)
     return GradientTransformationExtraArgs(init_fn, update_fn)

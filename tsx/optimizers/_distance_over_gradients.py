@@ -94,8 +94,11 @@ def scale_by_distance_over_gradients(
         sum_sq = jax.tree.map(
             lambda s, g: s + jnp.square(g).sum(), state.grad_sum_of_squares, updates
         )
+        # The sum of squares is stored with shape (1,) (Optax's layout); the
+        # step factor is a scalar, so a scalar parameter keeps its shape
+        # (Optax's update broadcasts it to (1,)).
         new_updates = jax.tree.map(
-            lambda g, d, s: global_scale * (d / jnp.sqrt(s + eps)) * g,
+            lambda g, d, s: global_scale * (d / jnp.sqrt(s + eps)).reshape(()) * g,
             updates,
             max_dist,
             sum_sq,

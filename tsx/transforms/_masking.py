@@ -18,6 +18,7 @@ from tsx.validation import (
     BOOL,
     MASK,
     TRANSFORMATION,
+    describe_prefix_mismatch,
     hyperparameters,
 )
 
@@ -41,9 +42,18 @@ def _is_mask_fn(mask: Any) -> bool:
     return bool(flags) and all(flags)
 
 
-def _mask_tree(tree: Any, mask_tree: Any) -> Any:
+def _mask_tree(tree: Any, mask_tree: Any, of: str = "updates") -> Any:
     # ``mask_tree`` may be a prefix of ``tree``: a False prunes a whole subtree.
-    return jax.tree.map(lambda m, t: t if m else MaskedNode(), mask_tree, tree)
+    try:
+        return jax.tree.map(lambda m, t: t if m else MaskedNode(), mask_tree, tree)
+    except (ValueError, TypeError) as err:
+        msg = describe_prefix_mismatch(mask_tree, tree, of=of)
+        if msg is None:
+            raise
+        raise ValueError(
+            f"masked: the mask does not fit the {of}: {msg}. A mask is a tree "
+            f"of booleans shaped like the {of}, or a prefix of them."
+        ) from err
 
 
 @hyperparameters(
@@ -73,7 +83,8 @@ def masked(
     def init_fn(params):
         if getattr(params, "_tsx_params_placeholder", False):
             return MaskedState(inner_state=inner.init(params))
-        return MaskedState(inner_state=inner.init(_mask_tree(params, resolve(params))))
+        masked_params = _mask_tree(params, resolve(params), of="parameters")
+        return MaskedState(inner_state=inner.init(masked_params))
 
     def update_fn(updates, state, params=None, **extra_args):
         mask_tree = resolve(updates)

@@ -33,6 +33,7 @@ from tsx.validation import (
     POSITIVE_INT,
     TRANSFORMATION,
     any_of,
+    check_updates_like,
     hyperparameters,
     optional,
 )
@@ -213,6 +214,9 @@ class MultiSteps:
         **extra_args: Any,
     ) -> tuple[Updates, MultiStepsState]:
         """Fold ``updates`` in; every ``k``-th call, return the inner step's update."""
+        check_updates_like(
+            updates, state.acc_grads, who="MultiSteps.update", against="accumulator"
+        )
         k_steps = self._every_k_schedule(state.gradient_step)
         should_skip, skip_state = self._should_skip_update_fn(
             updates, state.gradient_step, params
