@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from jax.experimental import checkify
 
 __all__ = [
     "abs_sq",
+    "schedule_value",
     "safe_increment",
     "safe_int32_increment",
     "safe_norm",
@@ -72,3 +76,26 @@ def safe_root_mean_squares(
     rms = jnp.sqrt(jnp.mean(jnp.square(x)))
     x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
     return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(jnp.square(x))))
+
+
+def schedule_value(
+    value: Any, count: jax.typing.ArrayLike, name: str = "schedule"
+) -> Any:
+    """``value(count)`` when ``value`` is a schedule, else ``value`` itself.
+
+    The one place a hyperparameter given as a schedule is evaluated. A
+    schedule that returns NaN or Inf is a checkable error: under
+    :func:`jax.experimental.checkify.checkify` the step reports it, naming
+    ``name`` and the step; otherwise the check costs nothing, and with
+    ``TrainState(skip_nonfinite=True)`` the step it spoils is refused.
+    """
+    if not callable(value):
+        return value
+    out = value(count)
+    checkify.debug_check(
+        jnp.all(jnp.isfinite(jnp.asarray(out))),
+        f"the {name} schedule returned {{value}} at step {{step}}",
+        value=jnp.asarray(out),
+        step=jnp.asarray(count),
+    )
+    return out

@@ -92,7 +92,7 @@ def test_bad_building_block_hyperparameters():
 
 
 def test_schedule_rejected_with_clear_error():
-    with pytest.raises(ValueError, match="learning_rate"):
+    with pytest.raises(TypeError, match="sm3: learning_rate must be a finite float"):
         tsx.sm3(lambda count: 0.1)
 
 

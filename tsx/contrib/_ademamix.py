@@ -89,7 +89,7 @@ class ScaleBySimplifiedAdEMAMixState(NamedTuple):
 
 
 def _value_at(value: Any, step: jax.Array) -> Any:
-    return value(step) if callable(value) else value
+    return numerics.schedule_value(value, step)
 
 
 def _dtype_or_none(dtype: Any | None) -> Any | None:

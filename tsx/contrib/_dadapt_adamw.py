@@ -108,7 +108,7 @@ def dadapt_adamw(
         del extra_args
         require_params(params, "dadapt_adamw")
         sqrt_b2 = beta2**0.5
-        gamma = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        gamma = numerics.schedule_value(learning_rate, state.count, "learning rate")
         count = numerics.safe_increment(state.count)
         bias = ((1 - beta2**count) ** 0.5) / (1 - beta1**count)
         step = (state.estim_lr * gamma * bias).astype(state.numerator_weighted.dtype)

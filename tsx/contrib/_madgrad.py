@@ -86,7 +86,7 @@ def scale_by_madgrad(
 
     def update_fn(updates, state, params=None):
         require_params(params, "madgrad")
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        lr = numerics.schedule_value(learning_rate, state.count, "learning rate")
         weight = (lr + eps) * jnp.sqrt(state.count + 1)
         grad_sum_sq = jax.tree.map(
             lambda v, g: v + (weight * (g**2)).astype(g.dtype),

@@ -142,7 +142,7 @@ def momo(
         gamma = b * state.gamma + (1 - b) * tu.tree_vdot(updates, params)
         d_norm_sq = tu.tree_norm(exp_avg, squared=True)
         d_dot_x = tu.tree_vdot(exp_avg, params)
-        alpha = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        alpha = numerics.schedule_value(learning_rate, state.count, "learning rate")
         shrink = 1 + alpha * weight_decay
         if adapt_lower_bound:
             cap = shrink * (barf - gamma) + d_dot_x
@@ -238,7 +238,7 @@ def momo_adam(
         d_norm_sq = tu.tree_vdot(exp_avg, weighted)
         gamma = b1 * state.gamma + (1 - b1) * tu.tree_vdot(updates, params)
         d_dot_x = tu.tree_vdot(exp_avg, params)
-        alpha = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        alpha = numerics.schedule_value(learning_rate, state.count, "learning rate")
         bc1 = jnp.asarray(1 - b1**count, dtype=barf.dtype)
         shrink = 1 + alpha * weight_decay
         if adapt_lower_bound:

@@ -126,7 +126,7 @@ def prodigy(
         require_params(params, "prodigy")
         d = state.estim_lr
         count = numerics.safe_increment(state.count)
-        gamma = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        gamma = numerics.schedule_value(learning_rate, state.count, "learning rate")
         bias = ((1 - beta2**count) ** 0.5) / (1 - beta1**count)
         step = jnp.asarray(d * gamma * bias, dtype=d.dtype)
         dg = jax.tree.map(lambda g: d * g, updates)

@@ -146,9 +146,9 @@ def schedule_free(
 
     def update_fn(grads, state, params=None, **extra_args):
         require_params(params, "schedule_free")
-        lr = learning_rate
+        lr = numerics.schedule_value(learning_rate, state.step_count, "learning rate")
         if callable(learning_rate):
-            lr = jnp.asarray(learning_rate(state.step_count), dtype=state.max_lr.dtype)
+            lr = jnp.asarray(lr, dtype=state.max_lr.dtype)
         max_lr = jnp.maximum(state.max_lr, lr)
         weight = max_lr**weight_lr_power
         total = state.weight_sum + weight

@@ -32,7 +32,6 @@ from tsx._combine import chain
 from tsx.transforms._scaling import scale
 from tsx.validation import (
     DECAY,
-    LEARNING_RATE,
     NON_NEGATIVE,
     PROBABILITY,
     hyperparameters,
@@ -143,7 +142,8 @@ def scale_by_sm3(
 
 
 @hyperparameters(
-    learning_rate=LEARNING_RATE,
+    # A constant: Optax's sm3 takes no schedule (inject_hyperparams does).
+    learning_rate=NON_NEGATIVE,
     momentum=DECAY,
 )
 def sm3(
@@ -155,10 +155,4 @@ def sm3(
     in Optax, not a schedule). State:
     ``(ScaleBySM3State(mu, nu), ScaleState())``.
     """
-    if callable(learning_rate):
-        raise ValueError(
-            "sm3 takes a constant learning_rate, not a schedule; got "
-            f"learning_rate={learning_rate!r}. Wrap it with inject_hyperparams "
-            "or chain scale_by_sm3 with scale_by_learning_rate instead."
-        )
     return chain(scale_by_sm3(momentum), scale(-learning_rate))

@@ -96,7 +96,7 @@ class WrappedSchedule:
         self, state: WrappedScheduleState, **extra_args
     ) -> jax.typing.ArrayLike:
         del extra_args
-        return self.schedule_fn(state.count)
+        return numerics.schedule_value(self.schedule_fn, state.count)
 
 
 def _is_stateful_schedule(value: Any) -> bool:

@@ -66,7 +66,7 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
 
     def update_fn(updates, state, params=None):
         del params
-        step_size = step_size_fn(state.count)
+        step_size = numerics.schedule_value(step_size_fn, state.count, "step size")
         updates = jax.tree.map(
             lambda g: jnp.array(step_size, dtype=g.dtype) * g, updates
         )
@@ -92,5 +92,9 @@ def scale_by_learning_rate(
         return identity()
     sign = -1 if flip_sign else 1
     if callable(learning_rate):
-        return scale_by_schedule(lambda count: sign * learning_rate(count))
+        return scale_by_schedule(
+            lambda count: (
+                sign * numerics.schedule_value(learning_rate, count, "learning rate")
+            )
+        )
     return scale(sign * learning_rate)

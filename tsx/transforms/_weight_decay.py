@@ -55,7 +55,7 @@ def add_decayed_weights(
     def update_fn(updates, state, params=None):
         require_params(params, "add_decayed_weights")
         if scheduled:
-            rate = weight_decay(state.count)
+            rate = numerics.schedule_value(weight_decay, state.count, "weight decay")
             state = WeightDecayScheduleState(numerics.safe_increment(state.count))
         else:
             rate = weight_decay
