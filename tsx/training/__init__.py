@@ -7,6 +7,8 @@
   the :class:`DynamicLossScale` for float16 training.
 * :class:`ParamsEMA` - exponential moving averages of params and batch stats.
 * :func:`value_and_grad` - loss-scaled ``jax.value_and_grad``.
+* :class:`CheckpointManager` - Orbax checkpoints with checksums, verified on
+  restore, falling back past corrupt steps.
 """
 
 from tsx import _module_aliases
@@ -16,6 +18,12 @@ from tsx.training._accumulation import (
     accumulate,
     check_accumulate_steps,
     steps_at,
+)
+from tsx.training._checkpoint import (
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointManager,
+    CheckpointMismatchError,
 )
 from tsx.training._ema import (
     EmaWarmup,
@@ -31,6 +39,10 @@ from tsx.training._train_state import NonFiniteStateError, TrainState
 
 __all__ = [
     "AccumulateSteps",
+    "CheckpointCorruptError",
+    "CheckpointError",
+    "CheckpointManager",
+    "CheckpointMismatchError",
     "DynamicLossScale",
     "EmaWarmup",
     "GradientAccumulation",
