@@ -281,7 +281,7 @@ from tsx.tree_utils import (
     tree_update_moment_per_elem_norm as update_moment_per_elem_norm,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 _LAZY_SUBPACKAGES = ("training",)
 

@@ -1,28 +1,21 @@
-"""The MNIST input pipeline: IDX reading, seeded per-epoch order, offline error."""
+"""The MNIST input pipeline: IDX files, damaged files named, seeded epochs, TFDS."""
 
 import gzip
-import os
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from examples.mnist import input_pipeline
 from examples.mnist.configs import default
-from tests.examples.mnist.conftest import REPO_ROOT
 
 
-def _write_idx(path, array, compress):
+def _write_idx(path, array, compress=True):
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
         int(n).to_bytes(4, "big") for n in array.shape
     )
     payload = header + array.astype(np.uint8).tobytes()
-    if compress:
-        path.write_bytes(gzip.compress(payload))
-    else:
-        path.write_bytes(payload)
+    path.write_bytes(gzip.compress(payload) if compress else payload)
 
 
 @pytest.mark.parametrize("compress", [True, False])
@@ -33,22 +26,30 @@ def test_read_idx_round_trips_a_hand_built_file(tmp_path, compress):
     np.testing.assert_array_equal(input_pipeline.read_idx(path), array)
 
 
-def test_read_idx_rejects_a_bad_magic_number_and_a_short_payload(tmp_path):
+def test_damaged_files_are_named(tmp_path):
     bad = tmp_path / "bad"
     bad.write_bytes(b"\x01\x00\x08\x01\x00\x00\x00\x01\x00")
-    with pytest.raises(ValueError, match="magic"):
+    with pytest.raises(input_pipeline.DataError, match=f"{bad} is not an IDX file"):
         input_pipeline.read_idx(bad)
     short = tmp_path / "short"
     short.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]))  # promises 5, holds 2
-    with pytest.raises(ValueError, match="holds 2"):
+    with pytest.raises(input_pipeline.DataError, match=f"{short} is truncated"):
         input_pipeline.read_idx(short)
+    truncated = tmp_path / "truncated.gz"
+    _write_idx(truncated, np.zeros((100, 28, 28)))
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    with pytest.raises(input_pipeline.DataError, match=f"cannot read {truncated}"):
+        input_pipeline.read_idx(truncated)
+    corrupt = tmp_path / "corrupt.gz"
+    corrupt.write_bytes(b"\x1f\x8b" + bytes(range(60)))
+    with pytest.raises(input_pipeline.DataError, match=f"cannot read {corrupt}"):
+        input_pipeline.read_idx(corrupt)
 
 
 def test_real_sample_loads_with_the_documented_shapes_and_classes(mnist_5k_dir):
-    train_images, train_labels = input_pipeline.load_idx_split(mnist_5k_dir, "train")
-    test_images, test_labels = input_pipeline.load_idx_split(mnist_5k_dir, "test")
-    assert train_images.shape == (5000, 28, 28, 1)
-    assert train_images.dtype == np.uint8
+    train_images, train_labels = input_pipeline.load_split(mnist_5k_dir, "train")
+    test_images, test_labels = input_pipeline.load_split(mnist_5k_dir, "test")
+    assert train_images.shape == (5000, 28, 28, 1) and train_images.dtype == np.uint8
     assert test_images.shape == (10000, 28, 28, 1)
     # The sample's README: 500 images per class; the official test set's counts.
     np.testing.assert_array_equal(np.bincount(train_labels), [500] * 10)
@@ -58,126 +59,74 @@ def test_real_sample_loads_with_the_documented_shapes_and_classes(mnist_5k_dir):
     )
 
 
-def _epoch_labels(data, epoch):
-    return np.concatenate([b["label"] for b in data.train_batches(epoch)])
+def test_each_epoch_is_its_own_seeded_permutation_of_normalized_batches():
+    images = np.arange(10 * 28 * 28, dtype=np.uint8).reshape(10, 28, 28, 1)
+    split = (images, np.arange(10, dtype=np.int32))
+    first = list(input_pipeline.train_batches(split, 3, seed=0, epoch=1))
+    assert len(first) == 3  # 10 // 3 full batches; the partial one is dropped
+    labels = np.concatenate([b["label"] for b in first])
+    assert len(set(labels.tolist())) == 9
+    again = list(input_pipeline.train_batches(split, 3, seed=0, epoch=1))
+    other = list(input_pipeline.train_batches(split, 3, seed=0, epoch=2))
+    same = [
+        np.array_equal(a["label"], b["label"])
+        for a, b in zip(first, again, strict=True)
+    ]
+    differ = [
+        np.array_equal(a["label"], b["label"])
+        for a, b in zip(first, other, strict=True)
+    ]
+    assert all(same) and not all(differ)
+    batch = first[0]
+    assert batch["image"].dtype == np.float32
+    np.testing.assert_allclose(batch["image"], images[batch["label"]] / 255.0)
+    test = list(input_pipeline.test_batches(split, 4))
+    assert [len(b["label"]) for b in test] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([b["label"] for b in test]), split[1])
 
 
-def test_each_epoch_is_a_seeded_permutation_of_normalized_batches(small_config):
-    data = input_pipeline.get_datasets(small_config)
-    assert (data.num_train, data.num_test) == (640, 500)
-    batches = list(data.train_batches(1))
-    assert len(batches) == data.steps_per_epoch == 640 // 32
-    first = batches[0]
-    assert first["image"].shape == (32, 28, 28, 1)
-    assert first["image"].dtype == np.float32
-    assert 0.0 <= first["image"].min() and first["image"].max() <= 1.0
-    # Pixel values are the uint8 ones over 255: find the batch's first image.
-    flat = data.train_images.reshape(640, -1).astype(np.float32) / 255.0
-    matches = np.flatnonzero((flat == first["image"][0].ravel()).all(axis=1))
-    assert len(matches) >= 1
-
-    # Every example once per epoch (640 is a multiple of 32: nothing dropped).
-    labels1 = _epoch_labels(data, 1)
-    np.testing.assert_array_equal(np.sort(labels1), np.sort(data.train_labels))
-    # Same seed and epoch: same order (what makes resuming exact) ...
-    np.testing.assert_array_equal(_epoch_labels(data, 1), labels1)
-    again = input_pipeline.get_datasets(small_config)
-    np.testing.assert_array_equal(_epoch_labels(again, 1), labels1)
-    # ... another epoch or another seed: another order.
-    assert not np.array_equal(_epoch_labels(data, 2), labels1)
-    small_config.seed = 1
-    other_seed = input_pipeline.get_datasets(small_config)
-    assert not np.array_equal(_epoch_labels(other_seed, 1), labels1)
+def test_a_subset_of_the_class_sorted_sample_covers_every_class(small_config):
+    data, _ = input_pipeline.load(small_config)
+    assert len(data["train"][1]) == 640 and len(data["test"][1]) == 500
+    assert set(data["train"][1].tolist()) == set(range(10))
 
 
-def test_subset_of_the_class_sorted_sample_covers_every_class(small_config):
-    data = input_pipeline.get_datasets(small_config)
-    counts = np.bincount(data.train_labels, minlength=10)
-    assert counts.sum() == 640
-    assert counts.min() >= 30  # a prefix would be all zeros
+def test_missing_files_name_the_folder_and_the_files(tmp_path):
+    with pytest.raises(input_pipeline.DataError, match="train-images-idx3-ubyte.gz"):
+        input_pipeline.load_split(tmp_path, "train")
 
 
-def test_test_batches_cover_the_split_in_order(small_config):
-    data = input_pipeline.get_datasets(small_config)
-    labels = np.concatenate([b["label"] for b in data.test_batches()])
-    np.testing.assert_array_equal(labels, data.test_labels)
-
-
-def test_missing_idx_file_names_the_folder_and_the_files(tmp_path):
+def test_the_mnist_dir_variable_is_read(monkeypatch, mnist_5k_dir):
     config = default.get_config()
-    config.data_dir = str(tmp_path)
-    with pytest.raises(input_pipeline.DataUnavailableError, match="train-images"):
-        input_pipeline.get_datasets(config)
+    monkeypatch.setenv("MNIST_DIR", str(mnist_5k_dir))
+    _, source = input_pipeline.load(config)
+    assert source == f"IDX files in {mnist_5k_dir}"
 
 
-def test_probe_sees_a_listening_port_and_a_closed_one():
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-        assert input_pipeline.download_server_reachable("127.0.0.1", port, 2.0)
-    # Nothing listens on the port once the server is closed.
-    assert not input_pipeline.download_server_reachable("127.0.0.1", port, 2.0)
+def test_offline_without_data_fails_at_once_with_advice(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise socket.gaierror("offline")
 
-
-def test_offline_without_data_dir_raises_before_any_download(tmp_path, monkeypatch):
-    import tensorflow_datasets as tfds
-
-    def no_download(*args, **kwargs):
-        raise AssertionError("download_and_prepare must not be attempted offline")
-
-    monkeypatch.setattr(input_pipeline, "download_server_reachable", lambda: False)
-    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_download)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
     config = default.get_config()
     config.tfds_data_dir = str(tmp_path / "tfds")
-    with pytest.raises(input_pipeline.DataUnavailableError) as info:
-        input_pipeline.get_datasets(config)
-    message = str(info.value)
-    assert "--config.data_dir=" in message
-    assert "train-images-idx3-ubyte.gz" in message
+    with pytest.raises(input_pipeline.DataError, match="offline.*--config.data_dir"):
+        input_pipeline.load(config)
 
 
-# Runs main.py as a user would, with every outgoing connection refused.
-_OFFLINE_MAIN = """
-import runpy, socket, sys
-def refuse(*args, **kwargs):
-    raise OSError("network is unreachable (test)")
-socket.create_connection = refuse
-sys.argv = ["main"] + sys.argv[1:]
-runpy.run_module("examples.mnist.main", run_name="__main__")
-"""
+def test_tfds_path_reads_mnist_through_tfds(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
 
-
-def test_main_offline_without_data_dir_exits_with_advice_not_a_traceback(tmp_path):
-    workdir = tmp_path / "workdir"
-    env = dict(os.environ, TFDS_DATA_DIR=str(tmp_path / "tfds"))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _OFFLINE_MAIN,
-            f"--workdir={workdir}",
-            f"--config.tfds_data_dir={tmp_path / 'tfds'}",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode != 0
-    assert "--config.data_dir=" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not (workdir / "checkpoints").exists()
-
-
-def test_probe_goes_through_the_https_proxy_when_one_is_set(monkeypatch):
-    with socket.socket() as proxy:
-        proxy.bind(("127.0.0.1", 0))
-        proxy.listen()
-        port = proxy.getsockname()[1]
-        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
-        monkeypatch.delenv("HTTPS_PROXY", raising=False)
-        assert input_pipeline._download_route() == ("127.0.0.1", port)
-        assert input_pipeline.download_server_reachable(timeout=2.0)
-    assert not input_pipeline.download_server_reachable(timeout=2.0)
+    monkeypatch.setattr(input_pipeline, "_offline", lambda _: False)
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    config = default.get_config()
+    config.tfds_data_dir = str(tmp_path / "tfds")
+    with tfds.testing.mock_data(num_examples=96):
+        data, source = input_pipeline.load(config)
+    assert source == "TFDS mnist"
+    assert data["train"][0].shape == (96, 28, 28, 1)
+    assert data["train"][0].dtype == np.uint8
+    assert data["test"][1].dtype == np.int32
