@@ -74,6 +74,25 @@ def test_disabled_features_cost_nothing():
     assert bool(state.last_update_applied)
 
 
+def test_a_step_with_every_feature_traces_no_effect():
+    # A traced effect (a checkify check, a debug callback) would send every
+    # call of the jitted step through JAX's slow Python dispatch path.
+    params = mlp_params()
+    schedule = tsx.warmup_cosine_decay_schedule(0.0, 1e-3, 5, 50)
+    state = tsx.training.TrainState.create(
+        apply_fn=MLP().apply,
+        params=params,
+        tx=tsx.chain(tsx.clip_by_global_norm(1.0), tsx.adamw(schedule)),
+        ema_decay=0.9,
+        accumulate_steps=2,
+        loss_scale=tsx.training.DynamicLossScale(2.0**10),
+        skip_nonfinite=True,
+        telemetry=True,
+    )
+    jaxpr = jax.make_jaxpr(lambda s, g: s.apply_gradients(grads=g))(state, params)
+    assert jaxpr.effects == set()
+
+
 def test_accumulate_steps_one_is_no_accumulation():
     state = tsx.training.TrainState.create(
         apply_fn=MLP().apply, params=mlp_params(), tx=tsx.sgd(0.1), accumulate_steps=1
