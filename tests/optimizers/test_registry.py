@@ -191,6 +191,34 @@ def test_build_l2_decay_is_added_to_the_gradient_before_the_optimizer():
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("adamw", lambda: optax.adamw(1e-2, weight_decay=0.1, mask=_decay_mask)),
+        (
+            "sgd",
+            lambda: optax.chain(
+                optax.add_decayed_weights(0.1, _decay_mask), optax.sgd(1e-2)
+            ),
+        ),
+    ],
+)
+def test_build_auto_decay_is_decoupled_where_the_optimizer_has_it(name, expected):
+    compare_with_optax(
+        lambda lib: (
+            tsx.optimizers.build(
+                name,
+                learning_rate=1e-2,
+                weight_decay=0.1,
+                weight_decay_mode="auto",
+                weight_decay_mask=_decay_mask,
+            )
+            if lib is tsx
+            else expected()
+        )
+    )
+
+
 def test_build_without_decay_keeps_the_optimizers_default():
     compare_with_optax(
         lambda lib: (

@@ -37,7 +37,7 @@ from tsx.transforms._weight_decay import add_decayed_weights
 
 __all__ = ["OptimizerEntry", "available", "build", "get", "registry"]
 
-WeightDecayMode = Literal["decoupled", "l2"]
+WeightDecayMode = Literal["decoupled", "l2", "auto"]
 
 
 class OptimizerEntry(NamedTuple):
@@ -246,13 +246,17 @@ def build(
       gradient of ``wd/2 * ||p||^2`` (L2 regularisation, as
       ``torch.optim.SGD(weight_decay=...)``).
 
+    * ``weight_decay_mode="auto"``: ``"decoupled"`` for an optimizer with
+      its own weight-decay argument, ``"l2"`` for one without (SGD), so one
+      configuration serves both kinds.
+
     ``weight_decay=None`` leaves the optimizer's own default decay as it is.
 
     Args:
       name: a name from :func:`available`.
       learning_rate: a number or a schedule ``step -> lr``.
       weight_decay: ``wd >= 0`` (or a schedule), or None.
-      weight_decay_mode: ``"decoupled"`` or ``"l2"`` (see above).
+      weight_decay_mode: ``"decoupled"``, ``"l2"`` or ``"auto"`` (see above).
       weight_decay_mask: a tree of booleans or a function ``params -> tree``
         (e.g. :func:`tsx.masks.decay_mask`): True where the decay applies.
       **hyperparameters: the optimizer's other keyword arguments.
@@ -264,11 +268,13 @@ def build(
       ...     weight_decay_mode="l2", weight_decay_mask=tsx.masks.decay_mask)
     """
     canonical, found = entry(name)
-    if weight_decay_mode not in ("decoupled", "l2"):
+    if weight_decay_mode not in ("decoupled", "l2", "auto"):
         raise ValueError(
-            "build: weight_decay_mode must be 'decoupled' or 'l2', got "
+            "build: weight_decay_mode must be 'decoupled', 'l2' or 'auto', got "
             f"weight_decay_mode={weight_decay_mode!r}."
         )
+    if weight_decay_mode == "auto":
+        weight_decay_mode = "l2" if found.weight_decay is None else "decoupled"
     if weight_decay is None:
         if weight_decay_mask is not None:
             raise ValueError(
