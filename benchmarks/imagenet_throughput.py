@@ -8,10 +8,10 @@ Both variants are the example's own jitted train step
 (``examples.imagenet.train.make_steps``) on the same ``tsx.training.TrainState``
 (batch statistics, EMA, optional loss scale), the same model, mesh and
 sharding, on one fixed random batch that stays on the devices (no input
-pipeline). They differ only in the optimizer and its schedule, built by the
-example's ``create_optimizer`` / ``create_learning_rate_fn`` from ``tsx`` or
-from ``optax`` (the default recipe: SGD with Nesterov momentum, warm-up +
-cosine schedule, L2 weight decay on kernels).
+pipeline). They differ only in the optimizer and its schedule: the example's
+``create_optimizer`` / ``create_learning_rate_fn`` (tsx), or the same recipe
+written here with Optax (:func:`optax_recipe`; by default SGD with Nesterov
+momentum, warm-up + cosine schedule, L2 weight decay on kernels).
 
 Protocol: both steps are compiled and run ``--warmup`` steps first; then
 ``--rounds`` rounds each time ``--steps`` steps of both variants, alternating
@@ -37,7 +37,9 @@ import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import inspect  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -53,7 +55,6 @@ import optax  # noqa: E402  (the peer being compared with)
 from jax.sharding import NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
-import tsx  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from examples.imagenet import train  # noqa: E402
 from examples.imagenet.configs import fake_data_benchmark  # noqa: E402
@@ -109,20 +110,51 @@ def _config(args: argparse.Namespace):
     if args.optimizer is not None:
         config.optimizer = args.optimizer
     if args.optimizer_kwargs is not None:
-        config.optimizer_kwargs = json.loads(args.optimizer_kwargs)
+        config.optimizer_kwargs = {config.optimizer: json.loads(args.optimizer_kwargs)}
     return config
 
 
-class Variant:
-    """The example's train step with the optimizer built from ``lib``."""
+def _kernels(params):
+    """True for kernels (the example's ``tsx.masks.decay_mask``), by hand."""
+    return jax.tree_util.tree_map_with_path(lambda p, _: p[-1].key == "kernel", params)
 
-    def __init__(self, name, lib, config, mesh, batch):
+
+def optax_recipe(config, steps_per_epoch: int, num_steps: int):
+    """``(schedule, optimizer)``: the example's recipe built with Optax."""
+    peak = config.learning_rate
+    if config.base_batch_size:
+        peak *= config.batch_size / config.base_batch_size
+    schedule = {
+        "constant": lambda: optax.constant_schedule(peak),
+        "cosine": lambda: optax.cosine_decay_schedule(peak, num_steps),
+        "warmup_cosine": lambda: optax.warmup_cosine_decay_schedule(
+            0.0, peak, int(config.warmup_epochs * steps_per_epoch), num_steps
+        ),
+    }[config.schedule]()
+    factory = optax
+    for part in config.optimizer.split("."):
+        factory = getattr(factory, part)
+    kwargs = dict(config.optimizer_kwargs.get(config.optimizer, {}))
+    own_decay = {"weight_decay", "mask"} <= set(inspect.signature(factory).parameters)
+    if config.weight_decay and own_decay and config.weight_decay_mode != "l2":
+        kwargs.update(weight_decay=config.weight_decay, mask=_kernels)
+    tx = factory(learning_rate=schedule, **kwargs)
+    if config.weight_decay and not (own_decay and config.weight_decay_mode != "l2"):
+        tx = optax.chain(optax.add_decayed_weights(config.weight_decay, _kernels), tx)
+    return schedule, tx
+
+
+class Variant:
+    """The example's train step with the optimizer of one library."""
+
+    def __init__(self, name, config, mesh, batch):
         self.name, self.batch = name, batch
         steps_per_epoch, num_steps = 5000, 450_000  # an ImageNet-like schedule
-        schedule = train.create_learning_rate_fn(
-            config, steps_per_epoch, num_steps, lib=lib
-        )
-        tx = train.create_optimizer(config, schedule, lib=lib)
+        if name == "tsx":
+            schedule = train.create_learning_rate_fn(config, steps_per_epoch, num_steps)
+            tx = train.create_optimizer(config, schedule)
+        else:
+            schedule, tx = optax_recipe(config, steps_per_epoch, num_steps)
         model = train.create_model(config)
         init = lambda: train.create_train_state(config, model, tx)  # noqa: E731
         shardings = train.state_shardings(jax.eval_shape(init), mesh, config)
@@ -150,7 +182,7 @@ def main() -> None:
         f"{config.model} (num_filters={config.num_filters}) at"
         f" {config.image_size}x{config.image_size}, global batch"
         f" {config.batch_size}, {config.dtype}, state {config.state_sharding};"
-        f" optimizer {config.optimizer} {dict(config.optimizer_kwargs)},"
+        f" optimizer {config.optimizer} {config.optimizer_kwargs.to_dict()},"
         f" weight decay {config.weight_decay}, EMA {config.ema_decay}"
     )
 
@@ -169,11 +201,8 @@ def main() -> None:
         for k, v in host_batch.items()
     }
 
-    libs = (("tsx", tsx), ("optax", optax))
-    variants = [
-        Variant(n, lib, config, mesh, batch)
-        for n, lib in (libs if args.first == "tsx" else libs[::-1])
-    ]
+    names = ("tsx", "optax") if args.first == "tsx" else ("optax", "tsx")
+    variants = [Variant(name, config, mesh, batch) for name in names]
     for v in variants:
         t0 = time.perf_counter()
         v.run(1)  # compiles

@@ -32,7 +32,10 @@ benchmarks and smoke tests; no TensorFlow work per step).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import logging
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -40,9 +43,11 @@ from typing import Any
 import ml_collections
 import numpy as np
 import tensorflow as tf
+from absl import logging as absl_logging
 
 __all__ = [
     "CROP_PADDING",
+    "DataError",
     "FakeInput",
     "MEAN_RGB",
     "STDDEV_RGB",
@@ -64,10 +69,14 @@ CROP_PADDING = 32
 Batch = dict[str, np.ndarray]
 
 
+class DataError(ValueError):
+    """The data set cannot be read or does not fit the config."""
+
+
 def local_batch_size(global_batch: int, process_count: int, device_count: int) -> int:
     """This host's share of ``global_batch``; it must split evenly over devices."""
     if global_batch % device_count:
-        raise ValueError(
+        raise DataError(
             f"batch size {global_batch} is not divisible by the {device_count}"
             " devices of the mesh"
         )
@@ -168,7 +177,7 @@ def _split_size(builder: Any, split: str, override: int) -> int:
     try:
         return builder.info.splits[split].num_examples
     except KeyError:
-        raise ValueError(
+        raise DataError(
             f"TFDS knows no size for {builder.name} split {split!r} (not prepared"
             " yet, or mocked); set config.num_train_examples /"
             " config.num_eval_examples"
@@ -231,7 +240,7 @@ class TfdsInput:
             process_count=self.process_count,
         )
         if self.steps_per_epoch < 1:
-            raise ValueError(
+            raise DataError(
                 f"the {self.num_train} training examples make no full batch of"
                 f" {self.global_batch}"
             )
@@ -402,6 +411,17 @@ class FakeInput:
             yield self._eval
 
 
+@contextlib.contextmanager
+def _absl_level(level: int) -> Iterator[None]:
+    logger = absl_logging.get_absl_logger()
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def _tf_dtype(name: str) -> tf.DType:
     return {"float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}[name]
 
@@ -440,11 +460,24 @@ def create_input(
 
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(config.dataset, data_dir=config.get("tfds_data_dir"))
-    builder.download_and_prepare()
+    where = f"{config.dataset!r} (config.tfds_data_dir={config.tfds_data_dir!r})"
+    printed = io.StringIO()
+    try:
+        # TFDS logs while it looks for a prepared copy and prints a line before
+        # it tries to build one; a failure is reported below in one line.
+        with _absl_level(logging.ERROR), contextlib.redirect_stdout(printed):
+            builder = tfds.builder(config.dataset, data_dir=config.tfds_data_dir)
+            builder.download_and_prepare()
+    except Exception as err:  # noqa: BLE001 - TFDS raises many kinds
+        first_line = next(iter(str(err).strip().splitlines()), type(err).__name__)
+        raise DataError(
+            f"TFDS cannot prepare {where}: {first_line} (README: 'Prepare ImageNet"
+            " with TFDS'; or use --config.fake_data=True)"
+        ) from None
+    print(printed.getvalue(), end="")
     num_classes = builder.info.features["label"].num_classes
     if num_classes != config.num_classes:
-        raise ValueError(
+        raise DataError(
             f"{config.dataset} has {num_classes} classes but config.num_classes"
             f" is {config.num_classes}"
         )

@@ -4,7 +4,9 @@
         --config=examples/imagenet/configs/default.py
 
 Rerunning the same command resumes from the last checkpoint in ``--workdir``.
-Any config field can be overridden, e.g. ``--config.batch_size=512``.
+Any config field can be overridden, e.g. ``--config.batch_size=512``. A bad
+flag, config value, data set or workdir stops the run with one line and exit
+code 1, before any file is written.
 
 Several hosts (a TPU pod slice, a GPU cluster): run the same command on every
 host with ``--distributed`` (``jax.distributed.initialize`` finds the cluster
@@ -16,10 +18,13 @@ yourself with ``--coordinator_address=HOST:PORT --num_processes=N
 import os
 
 # Before TensorFlow is imported (by the input pipeline): keep its C++ start-up
-# chatter off the console; TF only feeds data here.
+# chatter and oneDNN banner off the console; TF only feeds data here.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import ast  # noqa: E402
 import logging as pylogging  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
@@ -27,17 +32,34 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from examples.imagenet import train  # noqa: E402
+import tsx  # noqa: E402
+from examples.imagenet import input_pipeline, train  # noqa: E402
+
+BAD_COMMAND = (flags.Error, AttributeError, KeyError, TypeError, ValueError)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err)
+    while text[:1] in ("'", '"') and text[:1] == text[-1:]:
+        try:  # a KeyError's message is the repr of a str, sometimes twice
+            text = str(ast.literal_eval(text))
+        except (SyntaxError, ValueError):
+            break
+    return " ".join(text.split())
+
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("workdir", None, "Folder for checkpoints and TensorBoard logs.")
-config_flags.DEFINE_config_file(
-    "config",
-    str(Path(__file__).resolve().parent / "configs" / "default.py"),
-    "Training configuration file (default: configs/default.py).",
-    lock_config=True,
-)
+try:  # config_flags applies --config.* overrides already here
+    config_flags.DEFINE_config_file(
+        "config",
+        str(Path(__file__).resolve().parent / "configs" / "default.py"),
+        "Training configuration file (default: configs/default.py).",
+        lock_config=True,
+    )
+except BAD_COMMAND as err:
+    sys.exit(f"error: bad command line: {_one_line(err)}")
 flags.DEFINE_bool(
     "distributed",
     False,
@@ -51,16 +73,25 @@ flags.DEFINE_integer("process_id", None, "This process's index, 0-based.")
 flags.mark_flags_as_required(["workdir"])
 
 
-class _DropOrbaxInfo(pylogging.Filter):
-    """Keeps Orbax's warnings but not its INFO lines (dozens per checkpoint)."""
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a misspelt config key or bad value as one line."""
+    try:
+        return FLAGS(argv)
+    except BAD_COMMAND as err:
+        sys.exit(f"error: bad command line: {_one_line(err)}")
 
-    def filter(self, record: pylogging.LogRecord) -> bool:
-        return record.levelno >= pylogging.WARNING or "/orbax/" not in record.pathname
+
+def _own_and_clu_info(record: pylogging.LogRecord) -> bool:
+    """Warnings from everything; INFO lines from this example and CLU only."""
+    info_from = ("examples/imagenet", "/clu/")
+    return record.levelno >= pylogging.WARNING or any(
+        part in record.pathname for part in info_from
+    )
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
 
     if FLAGS.coordinator_address:
         jax.distributed.initialize(
@@ -71,20 +102,19 @@ def main(argv: list[str]) -> None:
     elif FLAGS.distributed:
         jax.distributed.initialize()
 
-    logging.get_absl_handler().addFilter(_DropOrbaxInfo())
+    logging.get_absl_handler().addFilter(_own_and_clu_info)
     # TF must not claim an accelerator that JAX is going to use.
     tf.config.experimental.set_visible_devices([], "GPU")
-    logging.info(
-        "JAX process %d of %d; %d local devices of %d: %r",
-        jax.process_index(),
-        jax.process_count(),
-        jax.local_device_count(),
-        jax.device_count(),
-        jax.local_devices(),
-    )
-    logging.info("Config:\n%s", FLAGS.config)
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    try:
+        train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except (train.ConfigError, input_pipeline.DataError) as err:
+        sys.exit(f"error: {_one_line(err)}")
+    except OSError as err:
+        where = err.filename or FLAGS.workdir
+        sys.exit(f"error: cannot write to the workdir {where}: {err.strerror or err}")
+    except tsx.training.CheckpointError as err:
+        sys.exit(f"error: {_one_line(err)}; use a new --workdir to start afresh")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -11,8 +11,8 @@ every device or, with ``config.state_sharding="sharded"``, split along one
 dimension of each large array (ZeRO-3 / FSDP style: XLA gathers parameters
 where the step needs them and reduce-scatters the gradients).
 
-Recipe. :func:`create_optimizer` builds ``config.optimizer`` by name through
-``tsx.optimizers.get`` (SGD with Nesterov momentum by default) on a
+Recipe. :func:`create_optimizer` builds ``config.optimizer`` by name with
+``tsx.optimizers.build`` (SGD with Nesterov momentum by default) on a
 :func:`create_learning_rate_fn` schedule (linear warm-up, cosine decay), with
 weight decay on kernels only (``tsx.masks.decay_mask``). The state is a
 ``tsx.training.TrainState`` carrying the batch statistics, an EMA of
@@ -21,21 +21,19 @@ float16 a dynamic loss scale that skips non-finite steps.
 
 Loop. :func:`train_and_evaluate` writes metrics through CLU (TensorBoard on
 the first host, logs on all), profiles a few steps, evaluates every
-``eval_every_steps`` and checkpoints with Orbax every
-``checkpoint_every_steps``, at the end, and when the job receives SIGTERM
-(preemption). Rerunning the same command resumes from the latest checkpoint,
-with the data stream where it stopped: the result is the same as an
-uninterrupted run's.
+``eval_every_steps`` and checkpoints (``tsx.training.CheckpointManager``:
+Orbax, verified on restore) every ``checkpoint_every_steps``, at the end, and
+when the job receives SIGTERM (preemption). Rerunning the same command resumes
+from the latest checkpoint, with the data stream where it stopped: the result
+is the same as an uninterrupted run's.
 """
 
 import collections
 import functools
-import inspect
+import os
 import signal
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Self
 
 import flax
@@ -43,7 +41,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 from absl import logging
 from clu import metric_writers, metrics, parameter_overview, periodic_actions
 from jax.sharding import AxisType, NamedSharding
@@ -54,7 +51,7 @@ from examples.imagenet import input_pipeline, models
 
 __all__ = [
     "DTYPES",
-    "CheckpointMismatchError",
+    "ConfigError",
     "EvalMetrics",
     "LossScaledTrainMetrics",
     "TrainMetrics",
@@ -63,6 +60,7 @@ __all__ = [
     "create_model",
     "create_optimizer",
     "create_train_state",
+    "check_config",
     "cross_entropy_loss",
     "eval_step",
     "evaluate",
@@ -126,17 +124,15 @@ def cross_entropy_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
 # --------------------------------------------------------------------------
 # Model, schedule and optimizer from the config.
 
+SCHEDULES = ("constant", "cosine", "warmup_cosine")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work (named with its field)."""
+
 
 def create_model(config: ml_collections.ConfigDict) -> models.ResNet:
     """The ResNet ``config.model`` names, at ``config.dtype``."""
-    if config.model not in models.MODELS:
-        raise ValueError(
-            f"config.model={config.model!r}: expected one of {sorted(models.MODELS)}"
-        )
-    if config.dtype not in DTYPES:
-        raise ValueError(
-            f"config.dtype={config.dtype!r}: expected one of {sorted(DTYPES)}"
-        )
     return models.MODELS[config.model](
         num_classes=config.num_classes,
         num_filters=config.num_filters,
@@ -145,10 +141,7 @@ def create_model(config: ml_collections.ConfigDict) -> models.ResNet:
 
 
 def create_learning_rate_fn(
-    config: ml_collections.ConfigDict,
-    steps_per_epoch: int,
-    num_steps: int,
-    lib: ModuleType = tsx,
+    config: ml_collections.ConfigDict, steps_per_epoch: int, num_steps: int
 ) -> Callable[[jax.Array], jax.Array]:
     """The schedule ``config.schedule`` over ``num_steps`` optimizer steps.
 
@@ -156,74 +149,70 @@ def create_learning_rate_fn(
     scaling rule of Goyal et al., 2017). ``"warmup_cosine"`` rises linearly
     from 0 over ``warmup_epochs`` and then follows
     ``peak * (1 + cos(pi * t)) / 2`` down to 0 at the last step (``t`` the
-    fraction of the decay done). ``lib`` is the library the schedule comes
-    from (tsx, or Optax for the benchmark's comparison).
+    fraction of the decay done).
     """
     peak = config.learning_rate
     if config.base_batch_size:
         peak *= config.batch_size / config.base_batch_size
-    if config.schedule == "constant":
-        return lib.constant_schedule(peak)
     if config.schedule == "cosine":
-        return lib.cosine_decay_schedule(peak, decay_steps=num_steps)
+        return tsx.cosine_decay_schedule(peak, decay_steps=num_steps)
     if config.schedule == "warmup_cosine":
-        return lib.warmup_cosine_decay_schedule(
+        return tsx.warmup_cosine_decay_schedule(
             init_value=0.0,
             peak_value=peak,
             warmup_steps=int(config.warmup_epochs * steps_per_epoch),
             decay_steps=num_steps,
         )
-    raise ValueError(
-        f"config.schedule={config.schedule!r}: expected 'warmup_cosine', 'cosine'"
-        " or 'constant'"
-    )
-
-
-def _resolve(name: str, lib: ModuleType) -> Callable[..., Any]:
-    """The optimizer function ``name`` ("sgd", "contrib.muon") in ``lib``."""
-    obj: Any = lib
-    for part in name.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise ValueError(
-                f"config.optimizer={name!r}: {lib.__name__} has no such optimizer"
-            )
-    return obj
+    return tsx.constant_schedule(peak)
 
 
 def create_optimizer(
     config: ml_collections.ConfigDict,
     learning_rate: Callable[[jax.Array], jax.Array] | float,
-    lib: ModuleType = tsx,
 ) -> tsx.GradientTransformation:
-    """``config.optimizer`` with ``config.optimizer_kwargs`` and weight decay.
+    """``config.optimizer`` with its kwargs, learning rate and weight decay.
 
-    ``config.weight_decay > 0`` decays kernels only (``tsx.masks.decay_mask``
-    leaves biases and BatchNorm scales alone): through the optimizer's own
-    ``weight_decay``/``mask`` arguments when it has both (decoupled decay,
-    Loshchilov & Hutter, 2019), otherwise by adding ``weight_decay * params``
-    to the gradient first, which for SGD is L2 regularisation of the loss
-    (``weight_decay / 2 * ||w||^2``), the classic ResNet recipe.
-
-    ``lib`` is the library the optimizer is built from: tsx (through
-    ``tsx.optimizers.get``), or a module with the same API such as Optax,
-    which is how ``benchmarks/imagenet_throughput.py`` compares the two.
+    The kwargs are ``config.optimizer_kwargs[config.optimizer]`` (the default
+    SGD's momentum does not follow a switch to another optimizer). Weight
+    decay applies to kernels only (``tsx.masks.decay_mask``); with
+    ``weight_decay_mode="auto"`` it is the optimizer's own decoupled decay
+    where it has one (AdamW, Loshchilov & Hutter, 2019) and otherwise
+    ``weight_decay * params`` added to the gradient (L2 regularisation of the
+    loss, the classic SGD recipe for ResNets).
     """
-    kwargs = dict(config.optimizer_kwargs or {})
-    weight_decay = config.weight_decay
-    accepted = inspect.signature(_resolve(config.optimizer, lib)).parameters
-    decoupled = weight_decay > 0 and {"weight_decay", "mask"} <= set(accepted)
-    if decoupled:
-        kwargs.update(weight_decay=weight_decay, mask=tsx.masks.decay_mask)
-    if lib is tsx:
-        tx = tsx.optimizers.get(config.optimizer, learning_rate=learning_rate, **kwargs)
-    else:
-        tx = _resolve(config.optimizer, lib)(learning_rate=learning_rate, **kwargs)
-    if weight_decay > 0 and not decoupled:
-        tx = lib.chain(
-            lib.add_decayed_weights(weight_decay, mask=tsx.masks.decay_mask), tx
-        )
-    return tx
+    decay = config.weight_decay or None
+    return tsx.optimizers.build(
+        config.optimizer,
+        learning_rate=learning_rate,
+        weight_decay=decay,
+        weight_decay_mode=config.weight_decay_mode,
+        weight_decay_mask=tsx.masks.decay_mask if decay else None,
+        **config.optimizer_kwargs.get(config.optimizer, {}),
+    )
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """Raise :class:`ConfigError` for a value that cannot work, before any data."""
+    v = tsx.validation
+    try:  # tsx's own checks name the field and the value
+        for name in ("batch_size", "eval_batch_size", "num_classes", "image_size"):
+            v.check("config", name, config[name], v.POSITIVE_INT)
+        for name in ("log_every_steps", "checkpoint_every_steps", "num_filters"):
+            v.check("config", name, config[name], v.POSITIVE_INT)
+        choices = {
+            "model": models.MODELS,
+            "dtype": DTYPES,
+            "schedule": SCHEDULES,
+            "state_sharding": ("replicated", "sharded"),
+        }
+        for name, allowed in choices.items():
+            v.check("config", name, config[name], v.choice(*allowed))
+        v.check("config", "ema_decay", config.ema_decay, v.PROBABILITY)
+        v.check("config", "learning_rate", config.learning_rate, v.NON_NEGATIVE)
+        v.check("config", "weight_decay", config.weight_decay, v.NON_NEGATIVE)
+        create_optimizer(config, learning_rate=0.1)  # name and hyperparameters
+    except (TypeError, ValueError) as err:
+        raise ConfigError(err) from None
 
 
 # --------------------------------------------------------------------------
@@ -452,12 +441,12 @@ class _Preemption:
     """Notices SIGTERM: save a checkpoint at the next step boundary and stop.
 
     With several hosts JAX's preemption service (started by
-    ``jax.distributed.initialize``) receives the signal on any host and agrees
-    on a step at which every host saves; alone, a Python signal handler sets a
-    flag.
+    ``jax.distributed.initialize``) receives the signal on any host and Orbax
+    agrees on a step at which every host saves. A single process gets no such
+    notice from Orbax, hence the Python signal handler that sets a flag.
     """
 
-    def __init__(self, checkpoints: ocp.CheckpointManager):
+    def __init__(self, checkpoints: tsx.training.CheckpointManager):
         self._checkpoints = checkpoints
         self._multihost = jax.process_count() > 1
         self._requested = False
@@ -491,27 +480,6 @@ class _Preemption:
 # The whole run.
 
 
-def _flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The config as flat ``{"a.b": value}`` with TensorBoard-friendly values."""
-    flat: dict[str, Any] = {}
-
-    def visit(prefix: str, value: Any) -> None:
-        if isinstance(value, Mapping):
-            for key, sub in value.items():
-                visit(f"{prefix}{key}.", sub)
-        elif isinstance(value, bool | int | float | str):
-            flat[prefix[:-1]] = value
-        else:
-            flat[prefix[:-1]] = str(value)
-
-    visit("", config.to_dict())
-    return flat
-
-
-class CheckpointMismatchError(ValueError):
-    """The workdir's checkpoint cannot be restored into this config's state."""
-
-
 def _with_shardings(abstract: Any, shardings: Any) -> Any:
     return jax.tree.map(
         lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
@@ -520,8 +488,25 @@ def _with_shardings(abstract: Any, shardings: Any) -> Any:
     )
 
 
+def _check_writable(workdir: Path) -> None:
+    """Fail before loading data if ``workdir`` cannot be created or written."""
+    existing = next(p for p in (workdir, *workdir.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(13, "not a writable folder", str(existing))
+
+
+def _run_length(config: ml_collections.ConfigDict, data: Any) -> tuple[int, int]:
+    """``(num_steps, eval_every)`` in optimizer steps."""
+    steps_per_epoch = data.steps_per_epoch
+    num_steps = config.num_train_steps
+    if num_steps <= 0:
+        num_steps = int(config.num_epochs * steps_per_epoch)
+    eval_every = config.eval_every_steps
+    return num_steps, eval_every if eval_every > 0 else steps_per_epoch
+
+
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, tx: Any = None
+    config: ml_collections.ConfigDict, workdir: str
 ) -> tuple[tsx.training.TrainState, list[dict[str, Any]]]:
     """Trains to ``config``'s last step, resuming from ``workdir``'s checkpoint.
 
@@ -529,15 +514,14 @@ def train_and_evaluate(
       config: hyperparameters (see ``configs/default.py``).
       workdir: where checkpoints (``workdir/checkpoints``) and TensorBoard
         event files go; the same path on every host.
-      tx: an optimizer to use instead of the one ``config`` describes (any
-        object with Optax's ``init``/``update`` protocol).
 
     Returns:
       The final (or, after SIGTERM, the saved) train state and, for every
       logging or evaluation step of this call, a dict of its metrics.
     """
+    check_config(config)
     workdir_path = Path(workdir).expanduser().absolute()
-    mesh = create_mesh()
+    _check_writable(workdir_path)
     data = input_pipeline.create_input(
         config,
         dtype=config.dtype,
@@ -545,29 +529,25 @@ def train_and_evaluate(
         process_count=jax.process_count(),
         device_count=jax.device_count(),
     )
-    steps_per_epoch = data.steps_per_epoch
-    num_steps = (
-        config.num_train_steps
-        if config.num_train_steps > 0
-        else int(config.num_epochs * steps_per_epoch)
-    )
-    eval_every = (
-        config.eval_every_steps if config.eval_every_steps > 0 else steps_per_epoch
-    )
-    learning_rate_fn = create_learning_rate_fn(config, steps_per_epoch, num_steps)
-    if tx is None:
-        tx = create_optimizer(config, learning_rate_fn)
+    num_steps, eval_every = _run_length(config, data)
+    learning_rate_fn = create_learning_rate_fn(config, data.steps_per_epoch, num_steps)
     model = create_model(config)
+    logging.info("Config:\n%s", config)
     logging.info(
-        "%s on %d devices (%d hosts); global batch %d, %d steps (%d per epoch).",
+        "%s on %d devices (%d hosts, this is %d: %r); global batch %d, %d steps"
+        " (%d per epoch).",
         config.model,
         jax.device_count(),
         jax.process_count(),
+        jax.process_index(),
+        jax.local_devices(),
         config.batch_size,
         num_steps,
-        steps_per_epoch,
+        data.steps_per_epoch,
     )
 
+    mesh = create_mesh()
+    tx = create_optimizer(config, learning_rate_fn)
     init = functools.partial(create_train_state, config, model, tx)
     abstract_state = jax.eval_shape(init)
     shardings = state_shardings(abstract_state, mesh, config)
@@ -578,49 +558,36 @@ def train_and_evaluate(
     writer = metric_writers.create_default_writer(
         str(workdir_path), just_logging=jax.process_index() > 0, asynchronous=True
     )
-    checkpoints = ocp.CheckpointManager(
+    checkpoints = tsx.training.CheckpointManager(
         workdir_path / "checkpoints",
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=config.max_checkpoints_to_keep,
-            create=True,
-            enable_async_checkpointing=config.async_checkpointing,
-        ),
+        max_to_keep=config.max_checkpoints_to_keep,
+        save_interval_steps=config.checkpoint_every_steps,
+        async_save=config.async_checkpointing,
     )
     history: list[dict[str, Any]] = []
     train_batches = None
     try:
-        start_step = checkpoints.latest_step() or 0
-        if start_step:
-            target = _with_shardings(abstract_state, shardings)
-            try:
-                state = checkpoints.restore(
-                    start_step, args=ocp.args.StandardRestore(target)
-                )
-            except ValueError as e:
-                raise CheckpointMismatchError(
-                    f"the checkpoint of step {start_step} in {checkpoints.directory}"
-                    " does not fit the train state of this config (was it written"
-                    " with another model, optimizer, dtype or ema_decay?). Use a new"
-                    f" --workdir or the config it was trained with. Orbax says: {e}"
-                ) from e
-            logging.info(
-                "Resumed from %s at step %d.", checkpoints.directory, start_step
-            )
+        if checkpoints.latest_step() is not None:
+            # The newest step that verifies, placed as `shardings` say.
+            state = checkpoints.restore(_with_shardings(abstract_state, shardings))
+            start_step = int(state.step)
+            logging.info("Resumed at step %d.", start_step)
             if start_step >= num_steps:
                 logging.info(
-                    "Already trained for %d steps (of %d): nothing to do. Use a new"
-                    " --workdir to train again, or raise config.num_train_steps /"
-                    " config.num_epochs to continue.",
+                    "Nothing to do: already trained for %d of %d steps. Use a new"
+                    " --workdir, or raise config.num_train_steps or num_epochs.",
                     start_step,
                     num_steps,
                 )
         else:
+            start_step = 0
             state = jax.jit(init, out_shardings=shardings)()
             parameter_overview.log_parameter_overview(
                 state.params, include_stats="sharding", jax_logging_process=0
             )
-            writer.write_hparams(_flat_hparams(config))
+            writer.write_hparams(config.to_dict())
 
+        # steps_per_sec (times batch_size: images/s) and the time spent in eval.
         report_progress = periodic_actions.ReportProgress(
             num_train_steps=num_steps, writer=writer, every_steps=config.log_every_steps
         )
@@ -637,7 +604,6 @@ def train_and_evaluate(
             data.train_batches(start_step), batch_sharding, config.device_prefetch
         )
         pending: list[metrics.Collection] = []
-        last_log = (start_step, time.perf_counter())
         with _Preemption(checkpoints) as preemption:
             for step in range(start_step + 1, num_steps + 1):
                 with jax.profiler.StepTraceAnnotation("train", step_num=step):
@@ -648,21 +614,13 @@ def train_and_evaluate(
                 last = step == num_steps
 
                 if step % config.log_every_steps == 0 or last:
-                    summary = {
-                        f"train_{k}": float(v)
-                        for k, v in _merge(pending).compute().items()
-                    }
+                    summary = _merge(pending).compute()
                     pending = []
-                    elapsed = time.perf_counter() - last_log[1]
-                    summary["train_images_per_sec"] = (
-                        (step - last_log[0]) * config.batch_size / elapsed
-                    )
-                    last_log = (step, time.perf_counter())
-                    writer.write_scalars(step, summary)
-                    history.append({"step": step, **summary})
+                    record = {f"train_{k}": float(v) for k, v in summary.items()}
+                    writer.write_scalars(step, record)
+                    history.append({"step": step, **record})
 
                 if step % eval_every == 0 or last:
-                    t0 = time.perf_counter()
                     with report_progress.timed("eval"):
                         record = _evaluate_all(jit_eval, state, data, batch_sharding)
                     writer.write_scalars(step, record)
@@ -672,12 +630,9 @@ def train_and_evaluate(
                         step,
                         ", ".join(f"{k} {v:.4f}" for k, v in record.items()),
                     )
-                    # The next throughput figure leaves the evaluation out.
-                    last_log = (last_log[0], last_log[1] + time.perf_counter() - t0)
 
                 preempted = preemption.reached(step)
-                if step % config.checkpoint_every_steps == 0 or last or preempted:
-                    checkpoints.save(step, args=ocp.args.StandardSave(state))
+                checkpoints.save(step, state, force=last or preempted)
                 if preempted:
                     logging.warning("Preempted: stopped at step %d (saved).", step)
                     break

@@ -158,6 +158,4 @@ def train_batches(
 def test_batches(split: Split, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
     """Every example once, in order (the last batch may be smaller)."""
     for start in range(0, len(split[1]), batch_size):
-        yield _batch(
-            split[0][start : start + batch_size], split[1][start : start + batch_size]
-        )
+        yield _batch(*(a[start : start + batch_size] for a in split))

@@ -15,6 +15,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import ast  # noqa: E402
 import logging as pylogging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -29,8 +30,13 @@ BAD_COMMAND = (flags.Error, AttributeError, KeyError, TypeError, ValueError)
 
 
 def _one_line(err: BaseException) -> str:
-    text = str(err).replace("\\n", " ").replace("\\'", "'")
-    return " ".join(text.strip("'\"").split())
+    text = str(err)
+    while text[:1] in ("'", '"') and text[:1] == text[-1:]:
+        try:  # a KeyError's message is the repr of a str, sometimes twice
+            text = str(ast.literal_eval(text))
+        except (SyntaxError, ValueError):
+            break
+    return " ".join(text.split())
 
 
 FLAGS = flags.FLAGS

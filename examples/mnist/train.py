@@ -129,13 +129,16 @@ def eval_step(state, params, batch):
     )
 
 
-def evaluate(state, params, split: input_pipeline.Split, batch_size: int) -> dict:
-    """Loss and accuracy of ``params`` on every example of ``split``."""
-    batches = input_pipeline.test_batches(split, batch_size)
-    total = Metrics.empty()
-    for batch in batches:
-        total = total.merge(eval_step(state, params, batch))
-    return {k: float(v) for k, v in total.compute().items()}
+def evaluate(state, split: input_pipeline.Split, batch_size: int) -> dict:
+    """Loss and accuracy of the params (and their EMA) on every example of ``split``."""
+    record = {}
+    for prefix, params in (("test", state.params), ("ema_test", state.ema_params)):
+        if params is not None:
+            total = Metrics.empty()
+            for batch in input_pipeline.test_batches(split, batch_size):
+                total = total.merge(eval_step(state, params, batch))
+            record |= {f"{prefix}_{k}": float(v) for k, v in total.compute().items()}
+    return record
 
 
 def _check_writable(workdir: Path) -> None:
@@ -146,14 +149,11 @@ def _check_writable(workdir: Path) -> None:
 
 
 def train_epoch(state, split, config, epoch: int, learning_rate, writer, progress):
-    """One pass over the shuffled training set; returns the state and metrics.
-
-    Steps are counted on the host (reading ``state.step`` would wait for the
-    device and stall JAX's asynchronous dispatch).
-    """
+    """One pass over the shuffled training set; returns the state and metrics."""
     epoch_metrics = Metrics.empty()
     batches = input_pipeline.train_batches(split, config.batch_size, config.seed, epoch)
     steps_per_epoch = len(split[1]) // config.batch_size
+    # Counted on the host: reading state.step would wait for the device.
     for step, batch in enumerate(batches, start=(epoch - 1) * steps_per_epoch + 1):
         state, step_metrics = train_step(state, batch)
         epoch_metrics = epoch_metrics.merge(step_metrics)
@@ -204,23 +204,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             state, data["train"], config, epoch, learning_rate, writer, progress
         )
         with progress.timed("eval"):
-            for name, params in (
-                ("test", state.params),
-                ("ema_test", state.ema_params),
-            ):
-                if params is not None:
-                    scores = evaluate(
-                        state, params, data["test"], config.eval_batch_size
-                    )
-                    record.update({f"{name}_{k}": v for k, v in scores.items()})
+            record |= evaluate(state, data["test"], config.eval_batch_size)
         writer.write_scalars(step, record)
         history.append({"epoch": epoch, **record})
-        logging.info(
-            "epoch %d/%d: %s",
-            epoch,
-            config.num_epochs,
-            ", ".join(f"{k} {v:.4f}" for k, v in record.items()),
-        )
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in record.items())
+        logging.info("epoch %d/%d: %s", epoch, config.num_epochs, scores)
         checkpoints.save(epoch, state)
     checkpoints.close()
     writer.close()

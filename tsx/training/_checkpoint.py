@@ -267,6 +267,15 @@ class CheckpointManager:
         """Every step on disk, oldest first."""
         return sorted(self._manager.all_steps())
 
+    def reached_preemption(self, step: int) -> bool:
+        """Whether JAX's preemption service asks every host to save at ``step``.
+
+        Multi-host jobs (``jax.distributed.initialize``) learn of a SIGTERM on
+        any host through that service, and all agree on this step; a single
+        process is never told, so it watches the signal itself.
+        """
+        return self._manager.reached_preemption(step)
+
     def wait_until_finished(self) -> None:
         """Block until background saves are written."""
         self._manager.wait_until_finished()

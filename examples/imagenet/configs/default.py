@@ -64,11 +64,12 @@ def get_config() -> ml_collections.ConfigDict:
     # Profile this many steps (after step 10, then hourly) on process 0; 0: off.
     config.num_profile_steps = 5
 
-    # Optimizer: any name tsx.optimizers.get knows ("sgd", "adamw", "lamb",
-    # "contrib.muon", ...), called with learning_rate and these kwargs.
+    # Optimizer: any name in tsx.optimizers.available() ("sgd", "adamw",
+    # "lamb", "contrib.muon", ...), called with the learning rate and
+    # optimizer_kwargs[optimizer] (none for an optimizer not listed there).
     config.optimizer = "sgd"
     config.optimizer_kwargs = ml_collections.ConfigDict(
-        {"momentum": 0.9, "nesterov": True}
+        {"sgd": {"momentum": 0.9, "nesterov": True}}
     )
     # Peak learning rate per base_batch_size examples; the peak used is
     # learning_rate * batch_size / base_batch_size (0: no scaling).
@@ -77,10 +78,11 @@ def get_config() -> ml_collections.ConfigDict:
     # "warmup_cosine" (linear warm-up, then cosine to 0), "cosine" or "constant".
     config.schedule = "warmup_cosine"
     config.warmup_epochs = 5.0
-    # Weight decay on kernels only (tsx.masks.decay_mask): through the
-    # optimizer's own weight_decay/mask arguments where it has them (AdamW,
-    # ...), otherwise added to the gradient (L2 regularisation, as for SGD).
+    # Weight decay on kernels only (tsx.masks.decay_mask). "auto": the
+    # optimizer's own decoupled decay where it has one (AdamW, ...), otherwise
+    # added to the gradient ("l2", as for SGD); "decoupled" or "l2" to choose.
     config.weight_decay = 1e-4
+    config.weight_decay_mode = "auto"
     # EMA of the parameters and batch statistics (0: off), warm-up
     # min(decay, (1 + n) / (10 + n)).
     config.ema_decay = 0.9999

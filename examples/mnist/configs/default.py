@@ -34,9 +34,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.warmup_epochs = 0.0
     # Weight decay on kernels only (tsx.masks.decay_mask), 0: off.
     # "decoupled": the optimizer's own weight decay (AdamW); "l2": added to the
-    # gradient, as for SGD.
+    # gradient, as for SGD; "auto": decoupled where the optimizer has it.
     config.weight_decay = 0.0
-    config.weight_decay_mode = "decoupled"
+    config.weight_decay_mode = "auto"
     # EMA of the params, evaluated beside them (0: off); warm-up
     # min(ema_decay, (1 + n) / (10 + n)).
     config.ema_decay = 0.0

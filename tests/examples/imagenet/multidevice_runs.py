@@ -94,6 +94,7 @@ def _event_tags(workdir):
 def eight_devices(out):
     import tensorflow_datasets as tfds
 
+    import tsx
     from examples.imagenet import input_pipeline, train
 
     out = Path(out)
@@ -145,7 +146,7 @@ def eight_devices(out):
         try:
             train.train_and_evaluate(config(ema_decay=0.0), str(out / "resumed"))
             result["mismatch_error"] = None
-        except train.CheckpointMismatchError as e:
+        except tsx.training.CheckpointMismatchError as e:
             result["mismatch_error"] = str(e)
 
     full_arrays, resumed_arrays = _state_arrays(full), _state_arrays(resumed)
