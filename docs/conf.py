@@ -7,6 +7,7 @@ Build it with warnings as errors, as CI does::
 Everything here works offline: the API reference is generated from the
 installed ``tsx`` package (autodoc, autosummary, napoleon), the schedule
 gallery's plots are drawn at build time by matplotlib's ``plot`` directive,
+MathJax is served from the built site (``sphinx-mathjax-offline``),
 and cross-references to JAX and Flax (intersphinx) are enabled only when
 their inventories can be fetched (see ``_intersphinx_mapping`` below).
 """
@@ -38,6 +39,9 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # MathJax from the package (copied into _static/mathjax), not from a CDN:
+    # math renders with no network at build or view time.
+    "sphinx-mathjax-offline",
     "sphinx.ext.intersphinx",
     "matplotlib.sphinxext.plot_directive",
     "tsx_docs",

@@ -287,11 +287,11 @@ def _alias_replacements() -> list[tuple[str, str]]:
     import jax
     from sphinx.util.typing import stringify_annotation
 
-    from tsx import base
+    import tsx
 
     aliases = [
-        ("~tsx.ScalarOrSchedule", base.ScalarOrSchedule),
-        ("~tsx.Schedule", base.Schedule),
+        ("~tsx.ScalarOrSchedule", tsx.ScalarOrSchedule),
+        ("~tsx.Schedule", tsx.Schedule),
         ("~jax.typing.ArrayLike", jax.typing.ArrayLike),
     ]
     out = []
@@ -312,7 +312,13 @@ def _short_signature(app, what, name, obj, options, signature, return_annotation
             signature = signature.replace(long, short)
         if return_annotation:
             return_annotation = return_annotation.replace(long, short)
+    if signature:
+        # String annotations (partials, NamedTuple fields) arrive as written.
+        signature = _WRITTEN_ARRAYLIKE.sub("~jax.typing.ArrayLike", signature)
     return signature, return_annotation
+
+
+_WRITTEN_ARRAYLIKE = re.compile(r"(?<![~\w.])jax\.typing\.ArrayLike")
 
 
 # -- Setup --------------------------------------------------------------------------

@@ -88,3 +88,21 @@ def test_every_public_name_is_in_the_built_reference(site):
     assert not not_shown, (
         f"public names in neither the reference nor the aliases: {not_shown}"
     )
+
+
+def test_pages_load_no_script_or_style_from_the_network(site):
+    # Math is rendered by the MathJax copy in _static/mathjax (no CDN), so a
+    # page works offline.
+    external = re.compile(
+        r'<(?:script|link)\b[^>]*(?:src|href)="(?:https?:)?//[^"]*"', re.I
+    )
+    offenders = {}
+    for page in site.rglob("*.html"):
+        found = external.findall(page.read_text())
+        if found:
+            offenders[str(page.relative_to(site))] = found[:2]
+    assert not offenders, offenders
+    math_page = (site / "api" / "optimizers.html").read_text()
+    assert "_static/mathjax/tex-chtml.js" in math_page
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
+    assert any((site / "_static" / "mathjax" / "output").rglob("*.woff"))

@@ -205,18 +205,58 @@ def ademamix(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
-    """AdEMAMix (Pagliardini et al., 2024, arXiv:2409.03137).
+    r"""AdEMAMix: Adam with a second, slow momentum added to the fast one.
 
-    ``u = -lr * ((m1_hat + alpha * m2) / (sqrt(nu_hat + eps_root) + eps)
-    + weight_decay * p)``; see the module docstring. Small ``b3`` (e.g. 0.999)
-    suits short runs; long memories adapt slowly to distribution shifts.
+    .. math::
+
+       u_t = -\eta_t \left( \frac{\hat m_{1,t} + \alpha\, m_{2,t}}
+             {\sqrt{\hat\nu_t + \bar\epsilon} + \epsilon} + \lambda\, \theta_t \right),
+
+    with :math:`\hat m_1` Adam's bias-corrected first moment (decay
+    :math:`\beta_1`), :math:`m_2` an EMA of gradients with decay :math:`\beta_3`
+    (not bias-corrected) and :math:`\hat\nu` Adam's second moment. A small
+    :math:`\beta_3` (0.999) suits short runs; long memories adapt slowly to
+    distribution shifts, so :math:`\alpha` and :math:`\beta_3` are often
+    warmed up with schedules.
 
     Args:
-      learning_rate: a number or a schedule of the step count.
-      b1, b2, b3, alpha, eps, eps_root, mu_dtype, nu_dtype: see
-        :func:`scale_by_ademamix`.
-      weight_decay: coefficient of ``params`` added before the learning rate.
-      mask: which parameters are decayed (tree or function of the params).
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the fast momentum, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.999.
+      b3: :math:`\beta_3`, decay of the slow momentum, in [0, 1), or a schedule.
+        Default 0.9999.
+      alpha: :math:`\alpha` >= 0 (or a schedule), weight of the slow momentum.
+        Default 5.
+      eps: :math:`\epsilon` >= 0, outside the square root. Default 1e-8.
+      eps_root: :math:`\bar\epsilon` >= 0, inside the square root. Default 0.
+      mu_dtype: dtype of both momenta; None (default): the parameters'.
+      weight_decay: :math:`\lambda` >= 0. Default 0.
+      mask: which parameters are decayed: a tree of booleans shaped like the
+        params, or a function ``params -> tree``; None (default): all.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdemamixState(count, count_m2, m1,
+      m2, nu), decay_state, lr_state)``.
+
+    References:
+      Pagliardini, Ablin & Grangier, "The AdEMAMix Optimizer: Better, Faster,
+      Older", 2024, arXiv:2409.03137.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.ademamix(learning_rate=0.1, b3=0.99, alpha=2.0)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0004
     """
     return chain(
         scale_by_ademamix(
@@ -304,17 +344,53 @@ def simplified_ademamix(
     weight_decay: jax.typing.ArrayLike = 0.0,
     mask: Any | Callable[[Params], Any] | None = None,
 ) -> GradientTransformation:
-    """Simplified AdEMAMix (Morwani et al., 2025, arXiv:2502.02431).
+    r"""Simplified AdEMAMix: an undamped momentum plus the current gradient.
 
-    ``u = -lr * ((m + alpha * g) / (sqrt(n_hat + eps_root) + eps)
-    + weight_decay * p)`` with ``m = b1 m + g``. ``alpha = 0`` recovers Adam
-    up to a rescaling of the learning rate and ``b1``.
+    .. math::
+
+       m_t = \beta_1 m_{t-1} + g_t, \qquad
+       u_t = -\eta_t \left( \frac{m_t + \alpha\, g_t}
+                            {\sqrt{\hat n_t + \bar\epsilon} + \epsilon}
+             + \lambda\, \theta_t \right),
+
+    with :math:`\hat n_t` Adam's bias-corrected second moment (decay
+    :math:`\beta_2`). As :math:`m_t` sums about :math:`1 / (1 - \beta_1)`
+    gradients, the learning rate is correspondingly smaller than Adam's;
+    ``alpha=0`` is Adam up to that rescaling.
 
     Args:
-      learning_rate: a number or a schedule of the step count.
-      b1, b2, alpha, eps, eps_root: see :func:`scale_by_simplified_ademamix`.
-      weight_decay: coefficient of ``params`` added before the learning rate.
-      mask: which parameters are decayed (tree or function of the params).
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the accumulator, in [0, 1). Default 0.99.
+      b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.95.
+      alpha: :math:`\alpha` >= 0 (or a schedule), weight of the current
+        gradient. Default 0.
+      eps: :math:`\epsilon` >= 0, outside the square root. Default 1e-8.
+      eps_root: :math:`\bar\epsilon` >= 0, inside the square root. Default 0.
+      weight_decay: :math:`\lambda` >= 0. Default 0.
+      mask: which parameters are decayed: a tree of booleans shaped like the
+        params, or a function ``params -> tree``; None (default): all.
+
+    Returns:
+      A transformation with state ``(ScaleBySimplifiedAdEMAMixState(t, m, n),
+      decay_state, lr_state)``.
+
+    References:
+      Morwani et al., "Connections between Schedule-Free Optimizers, AdEMAMix,
+      and Accelerated SGD Variants", 2025, arXiv:2502.02431.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.simplified_ademamix(learning_rate=0.01, b1=0.9)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0006
     """
     return chain(
         scale_by_simplified_ademamix(

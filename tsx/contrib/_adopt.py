@@ -153,10 +153,57 @@ def adopt(
     clip_value_fn: Callable[[jax.Array], jax.Array] = _quarter_power,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
-    """ADOPT (Taniguchi et al., 2024, arXiv:2411.02853): ``u_t = -lr_t * m_t``.
+    r"""ADOPT: Adam whose momentum averages pre-normalised gradients.
 
-    See the module docstring for the moments and :func:`scale_by_adopt` for
-    the arguments. State: ``(ScaleByAdamState(count, mu, nu), lr_state)``.
+    Each gradient is divided by the previous second moment before it enters
+    the momentum:
+
+    .. math::
+
+       m_t = \beta_1 m_{t-1} + (1 - \beta_1)\,
+             \mathrm{clip}\!\left( g_t / \max(\sqrt{v_{t-1}}, \epsilon),\; c_t \right),
+       \qquad v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \qquad
+       u_t = -\eta_t\, m_t,
+
+    with :math:`v_0 = g_0^2` (the first step only initialises it and returns
+    zero) and :math:`c_t` = ``clip_value_fn(t)``.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the momentum, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.9999.
+      eps: :math:`\epsilon` >= 0, lower bound of the normaliser. Default 1e-6.
+      mu_dtype: dtype of the first-moment state; None (default): the
+        parameters' dtype.
+      nesterov: take one more momentum step with the same normalised gradient.
+        Default False.
+      use_clipping: clip the normalised gradient at :math:`c_t`. Default True.
+      clip_value_fn: :math:`c_t` as a function of the step count. Default
+        :math:`t^{1/4}`.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdamState(count, mu, nu),
+      lr_state)``.
+
+    References:
+      Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any beta_2 with
+      the Optimal Rate", NeurIPS 2024, arXiv:2411.02853.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.adopt(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0001
     """
     return chain(
         scale_by_adopt(

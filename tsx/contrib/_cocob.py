@@ -131,19 +131,50 @@ def cocob(
     weight_decay: jax.typing.ArrayLike = 0.0,
     mask: Any | Callable[[Params], Any] | None = None,
 ) -> GradientTransformation:
-    """COCOB-Backprop (Orabona & Tommasi, 2017, arXiv:1705.07795).
+    r"""COCOB-Backprop: learning-rate-free training by coin betting.
 
-    The gradients (plus ``weight_decay * params``) are multiplied by
-    ``learning_rate`` (a gradient scale, default 1: no tuning needed) and fed
-    to :func:`scale_by_cocob`, whose output is the update.
+    Each coordinate bets a fraction of its accumulated reward on the sign of
+    the negative gradient:
+
+    .. math::
+
+       w_{t+1} = w_0 + \frac{\theta_t}{L_t \max(G_t + L_t,\; \alpha L_t)}\,(L_t + R_t),
+
+    with :math:`L_t` the largest gradient magnitude seen, :math:`G_t = \sum |g|`,
+    :math:`\theta_t = -\sum g` and the reward :math:`R_t`; the update is
+    :math:`w_{t+1} - w_t` (see the module documentation).
 
     Args:
-      learning_rate: multiplies the gradients before betting (number or
-        schedule).
-      alpha: damping of the first bets.
-      eps: initial per-coordinate scale.
-      weight_decay: coefficient of ``params`` added to the gradients.
-      mask: which parameters are decayed (tree or function of the params).
+      learning_rate: multiplies the gradients before betting, a number >= 0 or
+        a schedule. Default 1 (no tuning needed).
+      alpha: :math:`\alpha` > 0, damps the first bets. Default 100.
+      eps: initial value >= 0 of :math:`L`. Default 1e-8.
+      weight_decay: coefficient >= 0 of ``params`` added to the gradients.
+        Default 0.
+      mask: which parameters are decayed: a tree of booleans shaped like the
+        params, or a function ``params -> tree``; None (default): all.
+
+    Returns:
+      A transformation with state ``(decay_state, scale_state,
+      COCOBState(init_particles, cumulative_gradients, scale, subgradients,
+      reward))``.
+
+    References:
+      Orabona & Tommasi, "Training Deep Networks without Learning Rates Through
+      Coin Betting", NeurIPS 2017, arXiv:1705.07795.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.cocob()
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         add_decayed_weights(weight_decay, mask),

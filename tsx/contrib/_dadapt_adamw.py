@@ -79,17 +79,48 @@ def dadapt_adamw(
     estim_lr0: jax.typing.ArrayLike = 1e-6,
     weight_decay: jax.typing.ArrayLike = 0.0,
 ) -> GradientTransformationExtraArgs:
-    """D-Adaptation AdamW (Defazio & Mishchenko, 2023, arXiv:2301.07733).
+    r"""D-Adaptation AdamW: Adam whose step size estimates the distance to a solution.
+
+    .. math::
+
+       u_k = -\frac{m_k}{\sqrt{v_k} + \epsilon} - w\, \lambda_k\, x_k, \qquad
+       \lambda_k = \gamma_k\, d_k\, \frac{\sqrt{1 - \beta_2^k}}{1 - \beta_1^k},
+
+    where Adam's moments :math:`m_k, v_k` see :math:`\lambda_k g_k` and
+    :math:`d_k` is a growing lower bound of :math:`\lVert x_0 - x_* \rVert` (see
+    the module documentation). ``update`` needs ``params``.
 
     Args:
-      learning_rate: multiplier :math:`\\gamma_k` of the adapted step (number
-        or schedule); keep it at 1 unless warming up or decaying.
-      betas: ``(beta1, beta2)`` of Adam's moments, each in [0, 1).
-      eps: added to the denominator outside the square root.
-      estim_lr0: initial distance estimate :math:`d_0` (> 0).
-      weight_decay: decoupled weight decay, scaled by the adapted step.
+      learning_rate: :math:`\gamma_k` >= 0, a multiplier of the adapted step
+        (number or schedule); keep it at 1 unless warming up or decaying.
+        Default 1.
+      betas: ``(beta1, beta2)`` of Adam's moments, each in [0, 1). Default
+        ``(0.9, 0.999)``.
+      eps: :math:`\epsilon` >= 0, outside the square root. Default 1e-8.
+      estim_lr0: :math:`d_0` > 0, the initial distance estimate. Default 1e-6.
+      weight_decay: :math:`w` >= 0, decoupled weight decay scaled by the step.
+        Default 0.
 
-    Needs ``params`` in ``update``.
+    Returns:
+      A transformation with state ``DAdaptAdamWState(exp_avg, exp_avg_sq,
+      grad_sum, estim_lr, numerator_weighted, count)``.
+
+    References:
+      Defazio & Mishchenko, "Learning-Rate-Free Learning by D-Adaptation", ICML
+      2023, arXiv:2301.07733.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.dadapt_adamw()
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0002
     """
     beta1, beta2 = betas
 

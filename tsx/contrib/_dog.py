@@ -171,18 +171,51 @@ def dog(
     weight_decay: jax.typing.ArrayLike | None = None,
     mask: Any | Callable[[Params], Any] | None = None,
 ) -> GradientTransformation:
-    """Distance over Gradients (Ivgi et al., 2023, arXiv:2302.12022).
+    r"""DoG: a parameter-free step size, distance travelled over gradient norms.
 
-    ``u_t = -lr_t * eta_t * (g_t + weight_decay * x_t)``; ``learning_rate`` is
-    a multiplier of DoG's own step (1 by default, or a schedule).
+    .. math::
+
+       \bar r_t = \max(\bar r_{t-1}, \lVert x_t - x_0 \rVert), \qquad
+       \eta_t = \frac{\bar r_t}
+                  {\sqrt{\sum_{i \le t} \lVert g_i \rVert^2 + \epsilon}}, \qquad
+       u_t = -\gamma_t\, \eta_t\, (g_t + \lambda\, x_t),
+
+    with global norms over the whole parameter tree and :math:`\bar r_0` set by
+    ``init_step`` (see the module documentation).
 
     Args:
-      learning_rate: multiplier of the DoG step size.
-      init_step: initial distance estimate, see :func:`scale_by_dog`.
-      eps: added inside the square root of the summed squared norms.
-      weight_decay: if not None, ``weight_decay * params`` is added to the
-        gradients first.
-      mask: which parameters are decayed (tree or function of the params).
+      learning_rate: :math:`\gamma_t` >= 0, a multiplier of DoG's step (number
+        or schedule). Default 1.
+      init_step: ``(kind, value)``: ``("distance", r)`` starts from
+        :math:`\bar r_0 = r`, ``("heuristic", c)`` from :math:`c (1 + \lVert x_0
+        \rVert)`, ``("learning_rate", eta0)`` takes a first step of size
+        ``eta0``. Default ``("heuristic", 1e-6)``.
+      eps: :math:`\epsilon` >= 0, inside the square root. Default 1e-8.
+      weight_decay: :math:`\lambda` >= 0 added to the gradients first; None
+        (default): none.
+      mask: which parameters are decayed: a tree of booleans shaped like the
+        params, or a function ``params -> tree``; None (default): all.
+
+    Returns:
+      A transformation with state ``(decay_state, DoGState(is_init_step,
+      init_params, max_dist, sum_sq_norm_grads), lr_state)``.
+
+    References:
+      Ivgi, Hinder & Carmon, "DoG is SGD's Best Friend: A Parameter-Free Dynamic
+      Step Size Schedule", ICML 2023, arXiv:2302.12022.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.dog()
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(300):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         add_decayed_weights(weight_decay, mask)
@@ -247,16 +280,45 @@ def dowg(
     weight_decay: jax.typing.ArrayLike | None = None,
     mask: Any | Callable[[Params], Any] | None = None,
 ) -> GradientTransformation:
-    """Distance over Weighted Gradients (Khaled et al., 2023, arXiv:2305.16284).
+    r"""DoWG: DoG with gradient norms weighted by the squared distance.
 
-    ``u_t = -lr_t * eta_t * (g_t + weight_decay * x_t)``.
+    .. math::
+
+       \bar r_t^2 = \max(\bar r_{t-1}^2, \lVert x_t - x_0 \rVert^2), \qquad
+       v_t = v_{t-1} + \bar r_t^2 \lVert g_t \rVert^2, \qquad
+       u_t = -\gamma_t\, \frac{\bar r_t^2}{\sqrt{v_t} + \epsilon}
+              (g_t + \lambda\, x_t).
 
     Args:
-      learning_rate: multiplier of the DoWG step size (number or schedule).
-      init_estim_sq_dist: initial squared distance estimate (default ``eps``).
-      eps: added to the denominator.
-      weight_decay: if not None, ``weight_decay * params`` is added first.
-      mask: which parameters are decayed (tree or function of the params).
+      learning_rate: :math:`\gamma_t` >= 0, a multiplier of the step (number or
+        schedule). Default 1.
+      init_estim_sq_dist: :math:`\bar r_0^2` > 0; None (default): ``eps``.
+      eps: :math:`\epsilon` >= 0, added to the denominator. Default 1e-4.
+      weight_decay: :math:`\lambda` >= 0 added to the gradients first; None
+        (default): none.
+      mask: which parameters are decayed: a tree of booleans shaped like the
+        params, or a function ``params -> tree``; None (default): all.
+
+    Returns:
+      A transformation with state ``(decay_state, DoWGState(init_params,
+      weighted_sq_norm_grads, estim_sq_dist), lr_state)``.
+
+    References:
+      Khaled, Mishchenko & Jin, "DoWG Unleashed: An Efficient Universal
+      Parameter-Free Gradient Descent Method", NeurIPS 2023, arXiv:2305.16284.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.dowg()
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         add_decayed_weights(weight_decay, mask)

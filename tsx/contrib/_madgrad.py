@@ -125,10 +125,45 @@ def madgrad(
     weight_decay: float = 0.0,
     eps: float = 1e-6,
 ) -> GradientTransformation:
-    """MADGRAD (Defazio & Jelassi, 2021, arXiv:2101.11075).
+    r"""MADGRAD: a momentumized, adaptive, dual-averaged gradient method.
 
-    ``weight_decay * params`` is added to the gradients before
-    :func:`scale_by_madgrad`, whose output is the update.
+    .. math::
+
+       \lambda_k &= (\gamma_k + \epsilon) \sqrt{k + 1}, \qquad
+       s_k = s_{k-1} + \lambda_k g_k, \qquad \nu_k = \nu_{k-1} + \lambda_k g_k^2, \\
+       z_k &= x_0 - \frac{s_k}{\sqrt[3]{\nu_k} + \epsilon}, \qquad
+       x_{k+1} = (1 - c)\, z_k + c\, x_k,
+
+    with :math:`c` = ``momentum``; the update is :math:`x_{k+1} - x_k`, after
+    ``weight_decay * params`` is added to the gradients.
+
+    Args:
+      learning_rate: :math:`\gamma_k` >= 0, a number or a schedule.
+      momentum: :math:`c` in [0, 1). Default 0.9.
+      weight_decay: >= 0, coupled (added to the gradients). Default 0.
+      eps: :math:`\epsilon` >= 0. Default 1e-6.
+
+    Returns:
+      A transformation with state ``(decay_state, MadgradState(count,
+      grad_sum_sq, s, x0))``.
+
+    References:
+      Defazio & Jelassi, "Adaptivity without Compromise: A Momentumized,
+      Adaptive, Dual Averaged Gradient Method for Stochastic Optimization",
+      JMLR 23 (2022), arXiv:2101.11075.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.madgrad(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         add_decayed_weights(weight_decay),

@@ -110,16 +110,51 @@ def momo(
     weight_decay: jax.typing.ArrayLike = 0.0,
     adapt_lower_bound: bool = False,
 ) -> GradientTransformationExtraArgs:
-    """MoMo (Schaipp et al., 2023, arXiv:2305.07583): SGD-momentum version.
+    r"""MoMo: momentum with a Polyak-type adaptive step from a model of the loss.
+
+    .. math::
+
+       \tau_k = \min\left( \alpha_k,
+         \frac{\left( (1 + \alpha_k \lambda)(\bar f_k - f_* - \gamma_k)
+         + \langle d_k, x_k \rangle \right)_+}{\lVert d_k \rVert^2} \right), \qquad
+       x_{k+1} = \frac{x_k - \tau_k d_k}{1 + \alpha_k \lambda},
+
+    with :math:`\bar f_k, d_k, \gamma_k` the :math:`\beta`-averages of the
+    loss, the gradient and :math:`\langle g, x \rangle` (see the module
+    documentation). ``update`` needs the loss:
+    ``update(grads, state, params, value=loss)``.
 
     Args:
-      learning_rate: :math:`\\alpha_k`, the largest step (number or schedule).
-      beta: averaging weight of the loss, gradient and inner product, [0, 1).
+      learning_rate: :math:`\alpha_k` >= 0, the largest step (number or
+        schedule). Default 1.
+      beta: :math:`\beta`, the averaging weight, in [0, 1). Default 0.9.
       lower_bound: :math:`f_*`, a lower bound of the loss (0 for most losses).
-      weight_decay: :math:`\\lambda`, applied implicitly (proximal step).
-      adapt_lower_bound: re-estimate the lower bound online (MoMo*).
+        Default 0.
+      weight_decay: :math:`\lambda` >= 0, applied implicitly (a proximal
+        step). Default 0.
+      adapt_lower_bound: re-estimate :math:`f_*` online (MoMo*). Default False.
 
-    ``update(grads, state, params, value=loss)``.
+    Returns:
+      A transformation with state ``MomoState(exp_avg, barf, gamma, lb,
+      count)``.
+
+    References:
+      Schaipp et al., "MoMo: Momentum Models for Adaptive Learning Rates", ICML
+      2024, arXiv:2305.07583.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)  # least value 0
+      >>> tx = tsx.contrib.momo(learning_rate=1.0)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     loss, grads = jax.value_and_grad(f)(params)
+      ...     updates, state = tx.update(grads, state, params, value=loss)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0016
     """
 
     def init_fn(params):
@@ -196,18 +231,45 @@ def momo_adam(
     weight_decay: jax.typing.ArrayLike = 0.0,
     adapt_lower_bound: bool = False,
 ) -> GradientTransformationExtraArgs:
-    """MoMo-Adam (Schaipp et al., 2023, arXiv:2305.07583).
+    r"""MoMo-Adam: MoMo's adaptive step with Adam's moments and preconditioner.
+
+    The step is MoMo's (see :func:`momo`) with norms measured in Adam's
+    preconditioner :math:`D_k = \epsilon + \sqrt{v_k / (1 - \beta_2^k)}` and the
+    first moment bias-corrected by :math:`1 - \beta_1^k`. ``update`` needs the
+    loss: ``update(grads, state, params, value=loss)``.
 
     Args:
-      learning_rate: :math:`\\alpha_k`, the largest step (number or schedule).
-      b1: decay of the first moment and of the loss/inner-product averages.
-      b2: decay of the second moment.
-      eps: added to the preconditioner.
-      lower_bound: a lower bound of the loss.
-      weight_decay: :math:`\\lambda`, applied implicitly.
-      adapt_lower_bound: re-estimate the lower bound online.
+      learning_rate: :math:`\alpha_k` >= 0, the largest step (number or
+        schedule). Default 0.01.
+      b1: :math:`\beta_1`, decay of the first moment and of the loss and
+        inner-product averages, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, added to the preconditioner. Default 1e-8.
+      lower_bound: :math:`f_*`, a lower bound of the loss. Default 0.
+      weight_decay: :math:`\lambda` >= 0, applied implicitly. Default 0.
+      adapt_lower_bound: re-estimate :math:`f_*` online. Default False.
 
-    ``update(grads, state, params, value=loss)``.
+    Returns:
+      A transformation with state ``MomoAdamState(exp_avg, exp_avg_sq, barf,
+      gamma, lb, count)``.
+
+    References:
+      Schaipp et al., "MoMo: Momentum Models for Adaptive Learning Rates", ICML
+      2024, arXiv:2305.07583.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)  # least value 0
+      >>> tx = tsx.contrib.momo_adam(learning_rate=0.5)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     loss, grads = jax.value_and_grad(f)(params)
+      ...     updates, state = tx.update(grads, state, params, value=loss)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0005
     """
 
     def init_fn(params):

@@ -147,15 +147,51 @@ def dpsgd(
     momentum: jax.typing.ArrayLike | None = None,
     nesterov: bool = False,
 ) -> GradientTransformation:
-    """DP-SGD (Abadi et al., 2016): private aggregation, then SGD (+ momentum).
+    r"""DP-SGD: per-example clipping and Gaussian noise, then SGD.
+
+    .. math::
+
+       \tilde g = \frac{1}{B} \left(
+          \sum_b g_b \min\!\left(1, \frac{C}{\lVert g_b \rVert}\right)
+                  + \mathcal{N}(0, \sigma^2 C^2 I) \right), \qquad
+       u = -\eta_t\, \tilde g
+
+    (with an optional momentum on :math:`\tilde g`). The gradients given to
+    ``update`` are per example: every leaf has the batch on axis 0, e.g. from
+    ``jax.vmap(jax.grad(loss))``.
 
     Args:
-      learning_rate: a number or a schedule of the step count.
-      l2_norm_clip: per-example gradient norm bound :math:`C`.
-      noise_multiplier: :math:`\\sigma`.
-      seed: seed of the noise's PRNG key (``jax.random.key(seed)``).
-      momentum: if not None, the decay of a :func:`~tsx.trace` momentum.
-      nesterov: Nesterov momentum.
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule.
+      l2_norm_clip: :math:`C` >= 0, the bound of each example's gradient norm.
+      noise_multiplier: :math:`\sigma` >= 0.
+      seed: integer seed of the noise's PRNG key.
+      momentum: decay in [0, 1) of a momentum; None (default): none.
+      nesterov: Nesterov momentum. Default False.
+
+    Returns:
+      A transformation with state ``(DifferentiallyPrivateAggregateState(
+      rng_key), trace_state, lr_state)`` (``trace_state`` is ``EmptyState()``
+      without momentum).
+
+    References:
+      Abadi et al., "Deep Learning with Differential Privacy", CCS 2016,
+      arXiv:1607.00133.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> xs = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+      >>> ys = xs @ jnp.array([1.0, -2.0])  # a linear model to recover
+      >>> loss = lambda p, x, y: (x @ p - y) ** 2
+      >>> per_example_grads = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
+      >>> tx = tsx.contrib.dpsgd(
+      ...     learning_rate=0.1, l2_norm_clip=5.0, noise_multiplier=0.01, seed=0)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):  # grads carry a leading batch axis
+      ...     updates, state = tx.update(per_example_grads(params, xs, ys), state)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(params.round(1))
+      [ 1. -2.]
     """
     return chain(
         differentially_private_aggregate(

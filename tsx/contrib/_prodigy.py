@@ -90,20 +90,52 @@ def prodigy(
     weight_decay: jax.typing.ArrayLike = 0.0,
     safeguard_warmup: bool = False,
 ) -> GradientTransformationExtraArgs:
-    """Prodigy (Mishchenko & Defazio, 2023, arXiv:2306.06101).
+    r"""Prodigy: D-Adaptation with a faster-growing distance estimate.
+
+    .. math::
+
+       x_{k+1} = x_k - \lambda_k \left( \frac{m_k}{\sqrt{v_k} + d_k \epsilon}
+                 + w\, x_k \right), \qquad
+       \lambda_k = \gamma_k\, d_k\, \frac{\sqrt{1 - \beta_2^k}}{1 - \beta_1^k},
+
+    with Adam's moments of :math:`d_k g_k` and :math:`d_k` the estimate of the
+    distance to the solution (see the module documentation). ``update`` needs
+    ``params``.
 
     Args:
-      learning_rate: multiplier :math:`\\gamma_k` of the adapted step (number
-        or schedule; 1 unless warming up or decaying).
-      betas: ``(beta1, beta2)`` of Adam's moments, each in [0, 1).
-      beta3: decay of :math:`r_k` and :math:`s_k` (default ``sqrt(beta2)``).
-      eps: added to the denominator, relative to :math:`d_k`.
-      estim_lr0: initial estimate :math:`d_0` (> 0).
-      estim_lr_coef: :math:`c`, multiplies the new estimate.
-      weight_decay: decoupled weight decay, scaled by the step.
-      safeguard_warmup: leave the learning rate out of :math:`s_k`.
+      learning_rate: :math:`\gamma_k` >= 0, a multiplier of the adapted step
+        (number or schedule; 1 unless warming up or decaying). Default 1.
+      betas: ``(beta1, beta2)`` of Adam's moments, each in [0, 1). Default
+        ``(0.9, 0.999)``.
+      beta3: decay of the estimate's statistics, in [0, 1); None (default):
+        :math:`\sqrt{\beta_2}`.
+      eps: :math:`\epsilon` >= 0, relative to :math:`d_k`. Default 1e-8.
+      estim_lr0: :math:`d_0` > 0. Default 1e-6.
+      estim_lr_coef: :math:`c` >= 0, multiplies the new estimate. Default 1.
+      weight_decay: :math:`w` >= 0, decoupled, scaled by the step. Default 0.
+      safeguard_warmup: leave the learning rate out of the estimate's
+        statistics. Default False.
 
-    Needs ``params`` in ``update``.
+    Returns:
+      A transformation with state ``ProdigyState(exp_avg, exp_avg_sq,
+      grad_sum, params0, estim_lr, numerator_weighted, count)``.
+
+    References:
+      Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive Parameter-Free
+      Learner", ICML 2024, arXiv:2306.06101.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.prodigy()
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0021
     """
     beta1, beta2 = betas
     if beta3 is None:

@@ -206,16 +206,50 @@ def schedule_free_sgd(
     weight_lr_power: jax.typing.ArrayLike = 2.0,
     state_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Schedule-Free SGD (Defazio et al., 2024, arXiv:2405.15682).
+    r"""Schedule-Free SGD: iterate averaging in place of a learning-rate schedule.
+
+    .. math::
+
+       z_{t+1} = z_t - \gamma_t\, \nabla f(y_t), \qquad
+       x_{t+1} = (1 - c_{t+1})\, x_t + c_{t+1}\, z_{t+1}, \qquad
+       y_{t+1} = \beta_1 x_{t+1} + (1 - \beta_1)\, z_{t+1},
+
+    with :math:`c_{t+1} = w_{t+1} / \sum_{i \le t+1} w_i` and
+    :math:`w_t = \max_{i \le t} \gamma_i^p`. The training loop holds :math:`y`;
+    evaluate at :math:`x`, from :func:`schedule_free_eval_params`.
 
     Args:
-      learning_rate: the constant peak learning rate.
-      warmup_steps: if set, a linear warmup from 0 over this many steps.
-      b1: interpolation :math:`\\beta_1`.
-      weight_decay: if set, ``weight_decay * params`` is added to the
-        gradients (at :math:`y`).
-      weight_lr_power: :math:`p` of the averaging weights.
-      state_dtype: dtype of :math:`z`.
+      learning_rate: :math:`\gamma` >= 0, the constant peak learning rate.
+        Default 1.
+      warmup_steps: a linear warmup from 0 over this many steps (an int >= 0);
+        None (default): none.
+      b1: :math:`\beta_1`, the interpolation, in (0, 1]. Default 0.9.
+      weight_decay: >= 0, added to the gradients at :math:`y`; None (default):
+        none.
+      weight_lr_power: :math:`p` >= 0 of the averaging weights. Default 2.
+      state_dtype: dtype of :math:`z`; None (default): the params'.
+
+    Returns:
+      A transformation with state ``ScheduleFreeState(b1, weight_sum,
+      step_count, max_lr, base_optimizer_state, z)``.
+
+    References:
+      Defazio et al., "The Road Less Scheduled", NeurIPS 2024,
+      arXiv:2405.15682.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.schedule_free_sgd(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> eval_params = tsx.contrib.schedule_free_eval_params(state, params)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(eval_params):.4f}")
+      loss 5.00 -> 0.0022
     """
     learning_rate = _with_warmup(learning_rate, warmup_steps)
     optimizer = sgd(learning_rate)
@@ -250,21 +284,53 @@ def schedule_free_adamw(
     weight_lr_power: jax.typing.ArrayLike = 2.0,
     state_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Schedule-Free AdamW (Defazio et al., 2024, arXiv:2405.15682).
+    r"""Schedule-Free AdamW: iterate averaging in place of a learning-rate schedule.
 
-    The base optimizer is RMSProp with Adam's bias correction (``b2``,
-    ``eps`` outside the root), decoupled weight decay and the learning rate;
-    the momentum comes from the schedule-free averaging (``b1``).
+    .. math::
+
+       z_{t+1} &= z_t - \gamma_t \left( \frac{\nabla f(y_t)}{\sqrt{\hat v_t} + \epsilon}
+                  + \lambda\, y_t \right), \qquad
+       x_{t+1} = (1 - c_{t+1})\, x_t + c_{t+1}\, z_{t+1}, \\
+       y_{t+1} &= \beta_1 x_{t+1} + (1 - \beta_1)\, z_{t+1},
+
+    with :math:`\hat v_t` the bias-corrected EMA of squared gradients,
+    :math:`c_{t+1} = w_{t+1} / \sum_{i \le t+1} w_i` and
+    :math:`w_t = \max_{i \le t} \gamma_i^p`. The training loop holds :math:`y`;
+    evaluate at :math:`x`, from :func:`schedule_free_eval_params`.
 
     Args:
-      learning_rate: the constant peak learning rate.
-      warmup_steps: if set, a linear warmup from 0 over this many steps.
-      b1: interpolation :math:`\\beta_1`.
-      b2: decay of the second moment, in [0, 1).
-      eps: added to the denominator outside the square root.
-      weight_decay: decoupled weight decay.
-      weight_lr_power: :math:`p` of the averaging weights.
-      state_dtype: dtype of :math:`z`.
+      learning_rate: :math:`\gamma` >= 0, the constant peak learning rate.
+        Default 0.0025.
+      warmup_steps: a linear warmup from 0 over this many steps (an int >= 0);
+        None (default): none.
+      b1: :math:`\beta_1`, the interpolation, in (0, 1]. Default 0.9.
+      b2: decay of the second moment, in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, outside the square root. Default 1e-8.
+      weight_decay: :math:`\lambda` >= 0, decoupled, at :math:`y`. Default 0.
+      weight_lr_power: :math:`p` >= 0 of the averaging weights. Default 2.
+      state_dtype: dtype of :math:`z`; None (default): the params'.
+
+    Returns:
+      A transformation with state ``ScheduleFreeState(b1, weight_sum,
+      step_count, max_lr, base_optimizer_state, z)``.
+
+    References:
+      Defazio et al., "The Road Less Scheduled", NeurIPS 2024,
+      arXiv:2405.15682.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.schedule_free_adamw(learning_rate=0.2)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> eval_params = tsx.contrib.schedule_free_eval_params(state, params)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(eval_params):.4f}")
+      loss 5.00 -> 0.0015
     """
     learning_rate = _with_warmup(learning_rate, warmup_steps)
     optimizer = chain(

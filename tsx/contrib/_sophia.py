@@ -291,11 +291,64 @@ def sophia(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Sophia (Liu et al., 2024, arXiv:2305.14342).
+    r"""Sophia: a clipped momentum step preconditioned by a diagonal Hessian estimate.
 
-    ``u = -lr * (clip(m_hat / max(gamma * h, eps), clip_threshold) +
-    weight_decay * p)``; see :func:`scale_by_sophia` for the other arguments.
-    ``update(grads, state, params, obj_fn=f)`` with the default estimator.
+    .. math::
+
+       m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+       u_t = -\eta_t \left( \mathrm{clip}\!\left(
+          \frac{\hat m_t}{\max(\gamma\, h_{t-1}, \epsilon)}, \rho \right)
+             + \lambda\, \theta_t \right),
+
+    with :math:`h` an EMA (decay :math:`\beta_2`) of a diagonal-Hessian
+    estimate refreshed every ``update_interval`` steps (Hutchinson's by
+    default) and :math:`\rho` = ``clip_threshold``. With the default estimator
+    ``update`` needs the objective: ``update(grads, state, params,
+    obj_fn=f)``.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the momentum, in [0, 1). Default 0.965.
+      b2: :math:`\beta_2`, decay of the Hessian EMA, in [0, 1). Default 0.99.
+      eps: :math:`\epsilon` >= 0, lower bound of the denominator. Default 1e-8.
+      weight_decay: :math:`\lambda` >= 0, decoupled. Default 1e-4.
+      weight_decay_mask: which parameters decay (a tree of booleans or a
+        function ``params -> tree``); None (default): all.
+      gamma: :math:`\gamma` >= 0, scales the Hessian. Default 0.01.
+      clip_threshold: :math:`\rho` > 0, or None for no clipping. Default 1.
+      update_interval: steps between Hessian estimates (an int >= 1).
+        Default 10.
+      hessian_diagonal_fn: the estimator, a transformation whose ``update``
+        returns a diagonal estimate. Default: Hutchinson's estimator.
+      mu_dtype: dtype of the first-moment state; None (default): the
+        parameters' dtype.
+      verbose: print the fraction of clipped coordinates. Default False.
+      print_win_rate_every_n_steps: how often to print it (an int >= 0;
+        0: never). Default 0.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(SophiaState(count, mu, nu,
+      hessian_fn_state), decay_state, lr_state)``.
+
+    References:
+      Liu et al., "Sophia: A Scalable Stochastic Second-order Optimizer for
+      Language Model Pre-training", ICLR 2024, arXiv:2305.14342.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.contrib.sophia(learning_rate=0.1, weight_decay=0.0)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(200):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params, obj_fn=f)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0418
     """
     return chain(
         scale_by_sophia(

@@ -61,6 +61,13 @@ def decay_mask(
         with ``syntax="glob"``) or a predicate ``fn(path, param) -> bool``
         for the parameters that must NOT be decayed.
       syntax: ``"regex"`` or ``"glob"`` for string patterns.
+
+    Example:
+      >>> import jax.numpy as jnp, tsx
+      >>> params = {"Dense_0": {"kernel": jnp.ones((3, 4)), "bias": jnp.zeros(4)},
+      ...           "LayerNorm_0": {"scale": jnp.ones(4)}}
+      >>> tsx.masks.decay_mask(params)
+      {'Dense_0': {'bias': False, 'kernel': True}, 'LayerNorm_0': {'scale': False}}
     """
     if isinstance(exclude, str):
         exclude = (exclude,)

@@ -179,6 +179,22 @@ def describe(
 
     Returns:
       A :class:`ParameterTable`; ``str(table)`` is the text form.
+
+    Example:
+      >>> import jax.numpy as jnp, tsx
+      >>> params = {"Dense_0": {"kernel": jnp.ones((3, 4)), "bias": jnp.zeros(4)},
+      ...           "LayerNorm_0": {"scale": jnp.ones(4)}}
+      >>> print(tsx.masks.describe(params, tsx.masks.decay_mask, tx=tsx.adamw(1e-3)))
+      path               shape   dtype    size  label  opt_state_bytes
+      ----------------------------------------------------------------
+      Dense_0/bias       (4,)    float32     4  False               32
+      Dense_0/kernel     (3, 4)  float32    12  True                96
+      LayerNorm_0/scale  (4,)    float32     4  False               32
+      ----------------------------------------------------------------
+      total                                 20                     164
+      shared optimizer state (counters etc.): 4 bytes
+      label False: 2 params, 8 elements, 64 state bytes
+      label True: 1 params, 12 elements, 96 state bytes
     """
     pairs, _ = jax.tree_util.tree_flatten_with_path(params)
     names = [tuple(key_name(k) for k in path) for path, _ in pairs]

@@ -161,6 +161,13 @@ def labels_by_path(
 
     Returns:
       A tree of labels shaped like ``params``.
+
+    Example:
+      >>> import jax.numpy as jnp, tsx
+      >>> params = {"Dense_0": {"kernel": jnp.ones((3, 4)), "bias": jnp.zeros(4)},
+      ...           "LayerNorm_0": {"scale": jnp.ones(4)}}
+      >>> tsx.masks.labels_by_path(params, {".*kernel": "muon"}, default="adam")
+      {'Dense_0': {'bias': 'adam', 'kernel': 'muon'}, 'LayerNorm_0': {'scale': 'adam'}}
     """
     if default is None:
         raise ValueError(

@@ -173,6 +173,14 @@ def by_ndim(
 
     ``by_ndim(2)`` selects matrices; ``by_ndim(at_least=2)`` every parameter
     with two or more axes.
+
+    Example:
+      >>> import jax.numpy as jnp, tsx
+      >>> matrices = tsx.masks.by_ndim(2) & ~tsx.masks.by_path(".*embedding")
+      >>> matrices("Dense_0/kernel", jnp.ones((3, 4)))
+      True
+      >>> matrices("Embed_0/embedding", jnp.ones((10, 4)))
+      False
     """
     if not ndims and at_least is None and at_most is None:
         raise ValueError("by_ndim needs ndims or at_least/at_most, got neither.")

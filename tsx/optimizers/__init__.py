@@ -1,4 +1,4 @@
-"""Optimizers (aliases built by chaining transformations) and their scale_by_* parts."""
+"""Optimizers, their ``scale_by_*`` building blocks, and the registry by name."""
 
 from tsx import _module_aliases
 from tsx.optimizers._adabelief import (

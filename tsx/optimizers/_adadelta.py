@@ -114,13 +114,51 @@ def adadelta(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Adadelta: coupled weight decay, then Adadelta's step, then the learning rate.
+    r"""Adadelta: steps scaled by the ratio of running RMS of steps and gradients.
 
-    ``weight_decay * params`` is added to the gradient *before* the rescaling
-    (on ``weight_decay_mask``). ``learning_rate=None`` returns the raw step
-    (no sign flip). Zeiler (2012), arXiv:1212.5701. ``nu_dtype`` is a tsx
-    addition. State: ``(decay_state, ScaleByAdaDeltaState(e_g, e_x),
-    lr_state)``.
+    .. math::
+
+       g'_t &= g_t + \lambda\, \theta_t, \qquad
+       E[g^2]_t = \rho\, E[g^2]_{t-1} + (1 - \rho)\, g_t'^2, \\
+       s_t &= \frac{\sqrt{E[s^2]_{t-1} + \epsilon}}
+                   {\sqrt{E[g^2]_t + \epsilon}}\, g'_t, \qquad
+       E[s^2]_t = \rho\, E[s^2]_{t-1} + (1 - \rho)\, s_t^2, \\
+       u_t &= -\eta_t\, s_t.
+
+    The weight decay is coupled (added to the gradient before the rescaling).
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule; None
+        (default) returns :math:`s_t` itself, without the sign flip (as Optax
+        does; end the chain with a negative scaling to descend).
+      rho: :math:`\rho`, decay of both running averages, in [0, 1). Default 0.9.
+      eps: :math:`\epsilon` >= 0, inside both square roots. Default 1e-6.
+      weight_decay: :math:`\lambda` >= 0 (or a schedule). Default 0.
+      weight_decay_mask: which parameters decay (a tree of booleans or a
+        function ``params -> tree``); None (default): all.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(decay_state, ScaleByAdaDeltaState(e_g,
+      e_x), lr_state)``.
+
+    References:
+      Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012,
+      arXiv:1212.5701.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.adadelta(learning_rate=10.0)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0087
     """
     return chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),

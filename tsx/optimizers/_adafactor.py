@@ -250,17 +250,74 @@ def adafactor(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Adafactor (Shazeer & Stern, 2018, arXiv:1804.04235).
+    r"""Adafactor: Adam-like steps with factored second moments, little memory.
 
-    The chain is: :func:`scale_by_factored_rms`; clipping of each block's RMS
-    at ``clipping_threshold`` (unless None); ``learning_rate`` (unless None);
-    multiplication by each parameter block's RMS (if
-    ``multiply_by_parameter_scale``); an un-debiased EMA with decay
-    ``momentum`` stored in ``dtype_momentum`` (unless None); weight decay
-    ``weight_decay_rate`` on ``weight_decay_mask`` (unless None); and a sign
-    flip, so the result is a descent step.
+    For a matrix :math:`G_t` (any parameter whose two largest dimensions are at
+    least ``min_dim_size_to_factor``) the second moment is kept as a row and a
+    column vector:
 
-    ``nu_dtype`` (tsx addition) sets the dtype of the factored statistics.
+    .. math::
+
+       \hat\beta_{2,t} &= 1 - (t - \text{offset})^{-c}, \qquad
+       R_t = \hat\beta_{2,t} R_{t-1} + (1 - \hat\beta_{2,t})\,
+             \mathrm{mean}_{cols}(G_t^2 + \epsilon), \\
+       C_t &= \hat\beta_{2,t} C_{t-1} + (1 - \hat\beta_{2,t})\,
+              \mathrm{mean}_{rows}(G_t^2 + \epsilon), \qquad
+       \hat V_t = R_t C_t^\top / \mathrm{mean}(R_t), \\
+       U_t &= G_t / \sqrt{\hat V_t}, \qquad
+       U_t \leftarrow U_t / \max(1, \mathrm{RMS}(U_t) / d), \qquad
+       u_t = -\eta_t\, \max(10^{-3}, \mathrm{RMS}(\theta_t))\, U_t,
+
+    with :math:`t` counted from 1, :math:`c` = ``decay_rate`` and :math:`d` =
+    ``clipping_threshold``
+    (smaller parameters keep a full second moment). Then, optionally, a
+    momentum (an EMA without bias correction) and a weight decay.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule; None
+        (default) leaves the step unscaled (use it with a schedule of your own
+        in a chain).
+      min_dim_size_to_factor: factor only parameters whose two largest
+        dimensions are at least this (an int >= 0). Default 128.
+      decay_rate: :math:`c` >= 0 in the second-moment decay schedule. Default 0.8.
+      decay_offset: offset of the step count in that schedule (a number).
+        Default 0.
+      multiply_by_parameter_scale: scale the step by the parameter block's RMS
+        (relative step sizes). Default True.
+      clipping_threshold: :math:`d` > 0, the largest RMS of a step; None: no
+        clipping. Default 1.
+      momentum: decay of an optional momentum, in [0, 1); None (default): none.
+      dtype_momentum: dtype of the momentum state. Default float32.
+      weight_decay_rate: coupled weight decay >= 0 (or a schedule), applied to
+        the step after the learning rate; None (default): none.
+      eps: :math:`\epsilon` >= 0, added to the squared gradients. Default 1e-30.
+      factored: factor the second moment where possible. Default True.
+      weight_decay_mask: which parameters decay (a tree of booleans or a
+        function ``params -> tree``); None (default): all.
+      nu_dtype: dtype of the factored statistics (tsx addition); None
+        (default): float32.
+
+    Returns:
+      A transformation whose state holds a :class:`~tsx.FactoredState` (row,
+      column and full second moments, and the step count), followed by the
+      states of the optional stages.
+
+    References:
+      Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear
+      Memory Cost", ICML 2018, arXiv:1804.04235.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.adafactor(learning_rate=0.1, multiply_by_parameter_scale=False)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     parts = [
         scale_by_factored_rms(

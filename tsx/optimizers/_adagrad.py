@@ -101,10 +101,43 @@ def adagrad(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Adagrad: ``-learning_rate * g / sqrt(sum(g**2) + eps)``.
+    r"""Adagrad: steps divided by the root of the summed squared gradients.
 
-    Duchi et al. (2011), JMLR 12. ``nu_dtype`` is a tsx addition. State:
-    ``(ScaleByRssState(sum_of_squares), lr_state)``.
+    .. math::
+
+       s_t = s_{t-1} + g_t^2, \qquad
+       u_t = -\eta_t\, g_t / \sqrt{s_t + \epsilon},
+
+    with :math:`s_0` = ``initial_accumulator_value``.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      initial_accumulator_value: :math:`s_0` >= 0. Default 0.1.
+      eps: :math:`\epsilon` >= 0, inside the square root. Default 1e-7.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByRssState(sum_of_squares),
+      lr_state)``.
+
+    References:
+      Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning
+      and Stochastic Optimization", JMLR 12 (2011).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.adagrad(learning_rate=0.5)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         scale_by_rss(

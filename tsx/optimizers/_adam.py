@@ -150,10 +150,53 @@ def adam(
     nesterov: bool = False,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Adam: ``-learning_rate * m_hat / (sqrt(v_hat + eps_root) + eps)``.
+    r"""Adam: per-coordinate steps from bias-corrected moment estimates.
 
-    Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization",
-    arXiv:1412.6980. State: ``(ScaleByAdamState(count, mu, nu), lr_state)``.
+    .. math::
+
+       m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+       v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \\
+       \hat m_t &= m_t / (1 - \beta_1^t), \qquad \hat v_t = v_t / (1 - \beta_2^t), \\
+       u_t &= -\eta_t\, \hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon).
+
+    With ``nesterov=True`` (NAdam), :math:`\hat m_t` is replaced by
+    :math:`\beta_1 m_t / (1 - \beta_1^{t+1}) + (1 - \beta_1) g_t / (1 - \beta_1^t)`.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, added outside the square root. Default 1e-8.
+      eps_root: :math:`\epsilon_{root}` >= 0, added inside the square root
+        (keeps the gradient of the update finite when differentiating through
+        it, as in meta-learning). Default 0.
+      mu_dtype: dtype of the first-moment state; None (default): the
+        parameters' dtype.
+      nesterov: use Nesterov momentum (NAdam, Dozat 2016). Default False.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdamState(count, mu, nu),
+      lr_state)``: the step count and the two moments, shaped like the params.
+
+    References:
+      Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
+      arXiv:1412.6980.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.adam(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0001
     """
     return chain(
         scale_by_adam(
@@ -188,11 +231,55 @@ def adamw(
     nesterov: bool = False,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """AdamW: Adam plus decoupled weight decay, both scaled by the learning rate.
+    r"""AdamW: Adam with decoupled weight decay.
 
-    ``update = -lr * (m_hat / (sqrt(v_hat + eps_root) + eps) + weight_decay * p)``.
-    Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization",
-    arXiv:1711.05101. ``mask`` selects which params decay.
+    .. math::
+
+       u_t = -\eta_t \left( \hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)
+             + \lambda\, \theta_t \right),
+
+    with :math:`\hat m_t, \hat v_t` Adam's bias-corrected moments (see
+    :func:`adam`). The decay :math:`\lambda \theta_t` is added after Adam's
+    rescaling (decoupled) and, as in PyTorch and Optax, multiplied by the
+    learning rate.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, added outside the square root. Default 1e-8.
+      eps_root: :math:`\epsilon_{root}` >= 0, added inside the square root.
+        Default 0.
+      mu_dtype: dtype of the first-moment state; None (default): the
+        parameters' dtype.
+      weight_decay: :math:`\lambda` >= 0 (or a schedule). Default 1e-4.
+      mask: which parameters decay: a tree of booleans shaped like the
+        params, or a function ``params -> tree``; None (default): all.
+      nesterov: use Nesterov momentum (NAdamW). Default False.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdamState(count, mu, nu),
+      decay_state, lr_state)``.
+
+    References:
+      Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019,
+      arXiv:1711.05101.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.adamw(learning_rate=0.1, weight_decay=1e-4)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0001
     """
     return chain(
         scale_by_adam(
@@ -204,6 +291,95 @@ def adamw(
 
 
 nadam = functools.partial(adam, nesterov=True)
-nadam.__doc__ = "NAdam (Dozat, 2016): :func:`adam` with ``nesterov=True``."
+nadam.__doc__ = r"""NAdam: :func:`adam` with Nesterov momentum (``nesterov=True``).
+
+.. math::
+
+   u_t = -\eta_t\, \frac{\beta_1 m_t / (1 - \beta_1^{t+1})
+                       + (1 - \beta_1)\, g_t / (1 - \beta_1^t)}
+                       {\sqrt{\hat v_t + \epsilon_{root}} + \epsilon},
+
+with Adam's moments :math:`m_t` and :math:`\hat v_t`.
+
+Args:
+  learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+    ``step -> value``.
+  b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+  b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.999.
+  eps: :math:`\epsilon` >= 0, added outside the square root. Default 1e-8.
+  eps_root: :math:`\epsilon_{root}` >= 0, added inside the square root.
+    Default 0.
+  mu_dtype: dtype of the first-moment state; None (default): the
+    parameters' dtype.
+  nesterov: True (pass False for plain Adam).
+  nu_dtype: dtype of the second-moment state (tsx addition);
+    None (default): the parameters' dtype, as in Optax.
+
+Returns:
+  A transformation with state ``(ScaleByAdamState(count, mu, nu),
+  lr_state)``.
+
+References:
+  Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop.
+
+Example:
+  >>> import jax, jax.numpy as jnp, tsx
+  >>> target = jnp.array([1.0, -2.0])
+  >>> f = lambda p: jnp.sum((p - target) ** 2)
+  >>> tx = tsx.nadam(learning_rate=0.1)
+  >>> params = jnp.zeros(2)
+  >>> state = tx.init(params)
+  >>> for _ in range(100):
+  ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+  ...     params = tsx.apply_updates(params, updates)
+  >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+  loss 5.00 -> 0.0000
+"""
 nadamw = functools.partial(adamw, nesterov=True)
-nadamw.__doc__ = "NAdamW: :func:`adamw` with ``nesterov=True``."
+nadamw.__doc__ = r"""NAdamW: :func:`adamw` with Nesterov momentum (``nesterov=True``).
+
+.. math::
+
+   u_t = -\eta_t \left( \frac{\beta_1 m_t / (1 - \beta_1^{t+1})
+                       + (1 - \beta_1)\, g_t / (1 - \beta_1^t)}
+                       {\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
+                    + \lambda\, \theta_t \right).
+
+Args:
+  learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+    ``step -> value``.
+  b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+  b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.999.
+  eps: :math:`\epsilon` >= 0, added outside the square root. Default 1e-8.
+  eps_root: :math:`\epsilon_{root}` >= 0, added inside the square root.
+    Default 0.
+  mu_dtype: dtype of the first-moment state; None (default): the
+    parameters' dtype.
+  weight_decay: :math:`\lambda` >= 0 (or a schedule). Default 1e-4.
+  mask: which parameters decay: a tree of booleans shaped like the
+    params, or a function ``params -> tree``; None (default): all.
+  nesterov: True (pass False for plain AdamW).
+  nu_dtype: dtype of the second-moment state (tsx addition);
+    None (default): the parameters' dtype, as in Optax.
+
+Returns:
+  A transformation with state ``(ScaleByAdamState(count, mu, nu),
+  decay_state, lr_state)``.
+
+References:
+  Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop;
+  Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+
+Example:
+  >>> import jax, jax.numpy as jnp, tsx
+  >>> target = jnp.array([1.0, -2.0])
+  >>> f = lambda p: jnp.sum((p - target) ** 2)
+  >>> tx = tsx.nadamw(learning_rate=0.1, weight_decay=1e-4)
+  >>> params = jnp.zeros(2)
+  >>> state = tx.init(params)
+  >>> for _ in range(100):
+  ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+  ...     params = tsx.apply_updates(params, updates)
+  >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+  loss 5.00 -> 0.0000
+"""

@@ -110,10 +110,43 @@ def adamax(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Adamax: ``-learning_rate * m_hat / v`` with ``v`` the decayed max of ``|g|``.
+    r"""Adamax: Adam with the infinity norm in place of the second moment.
 
-    Kingma & Ba (2015), arXiv:1412.6980, section 7.1. ``nu_dtype`` is a tsx
-    addition. State: ``(ScaleByAdamState(count, mu, nu), lr_state)``.
+    .. math::
+
+       m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+       v_t = \max(\beta_2 v_{t-1}, |g_t| + \epsilon), \qquad
+       u_t = -\eta_t\, \frac{m_t}{(1 - \beta_1^t)\, v_t}.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the infinity norm, in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, keeps :math:`v_t` away from zero. Default 1e-8.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdamState(count, mu, nu),
+      lr_state)``.
+
+    References:
+      Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
+      arXiv:1412.6980, section 7.1.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.adamax(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         scale_by_adamax(b1=b1, b2=b2, eps=eps, nu_dtype=nu_dtype),
@@ -140,12 +173,48 @@ def adamaxw(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """AdamaxW: ``-learning_rate * (m_hat / v + weight_decay * params)``.
+    r"""AdamaxW: Adamax with decoupled weight decay.
 
-    The decay is decoupled from the rescaling but multiplied by the learning
-    rate, as in PyTorch; ``mask`` selects which parameters decay.
-    Loshchilov & Hutter (2019), arXiv:1711.05101. ``nu_dtype`` is a tsx
-    addition.
+    .. math::
+
+       u_t = -\eta_t \left( \frac{m_t}{(1 - \beta_1^t)\, v_t}
+              + \lambda\, \theta_t \right),
+
+    with Adamax's :math:`m_t, v_t` (see :func:`adamax`); the decay is
+    multiplied by the learning rate, as in PyTorch.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the infinity norm, in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, keeps :math:`v_t` away from zero. Default 1e-8.
+      weight_decay: :math:`\lambda` >= 0 (or a schedule). Default 1e-4.
+      mask: which parameters decay: a tree of booleans shaped like the
+        params, or a function ``params -> tree``; None (default): all.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdamState(count, mu, nu),
+      decay_state, lr_state)``.
+
+    References:
+      Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019,
+      arXiv:1711.05101.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.adamaxw(learning_rate=0.1, weight_decay=1e-4)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         scale_by_adamax(b1=b1, b2=b2, eps=eps, nu_dtype=nu_dtype),

@@ -150,11 +150,57 @@ def adan(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Adan: ``-learning_rate * (adan_direction + weight_decay * params)``.
+    r"""Adan: Nesterov-accelerated adaptive moments of gradients and their differences.
 
-    Xie et al. (2022), arXiv:2208.06677. ``mask`` selects which parameters
-    decay; ``nu_dtype`` is a tsx addition. State:
-    ``(ScaleByAdanState(m, v, n, g, t), decay_state, lr_state)``.
+    .. math::
+
+       \Delta_t &= g_t - g_{t-1}, \qquad
+       m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+       v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, \Delta_t, \\
+       n_t &= \beta_3 n_{t-1} + (1 - \beta_3)\, (g_t + \beta_2 \Delta_t)^2, \\
+       u_t &= -\eta_t \left( \frac{\hat m_t + \beta_2 \hat v_t}
+              {\sqrt{\hat n_t + \epsilon_{root}} + \epsilon}
+              + \lambda\, \theta_t \right),
+
+    with bias-corrected :math:`\hat m_t, \hat v_t, \hat n_t` (the implementation
+    writes :math:`1 - \beta` as the paper's :math:`\beta`).
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the gradient average, in [0, 1). Default 0.98.
+      b2: :math:`\beta_2`, decay of the difference average, in [0, 1).
+        Default 0.92.
+      b3: :math:`\beta_3`, decay of the second moment, in [0, 1). Default 0.99.
+      eps: :math:`\epsilon` >= 0, outside the square root. Default 1e-8.
+      eps_root: :math:`\epsilon_{root}` >= 0, inside the square root.
+        Default 1e-8.
+      weight_decay: :math:`\lambda` >= 0 (or a schedule). Default 0.
+      mask: which parameters decay: a tree of booleans shaped like the
+        params, or a function ``params -> tree``; None (default): all.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdanState(m, v, n, g, t),
+      decay_state, lr_state)``.
+
+    References:
+      Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster
+      Optimizing Deep Models", 2022, arXiv:2208.06677.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.adan(learning_rate=0.3)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(300):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0013
     """
     return chain(
         scale_by_adan(

@@ -62,15 +62,46 @@ def _add_scaled_params(rate: jax.typing.ArrayLike) -> GradientTransformation:
 def fromage(
     learning_rate: ScalarOrSchedule, min_norm: jax.typing.ArrayLike = 1e-6
 ) -> GradientTransformationExtraArgs:
-    """Fromage: a trust-ratio step of size ``lr / sqrt(1 + lr**2)``, then a shrink.
+    r"""Fromage: steps relative to the parameter norm, then a shrink.
+
+    Per parameter block:
+
+    .. math::
+
+       u_t = \frac{\theta_t
+              - \eta_t\, \frac{\lVert\theta_t\rVert}{\lVert g_t\rVert} g_t}
+                  {\sqrt{1 + \eta_t^2}} - \theta_t,
+
+    so each step changes a block by a fixed fraction of its norm (norms are
+    bounded below by ``min_norm``).
 
     Args:
-      learning_rate: ``eta``, a number or a schedule of the step count.
-      min_norm: lower bound on the parameter and update norms in the trust
-        ratio (avoids dividing by zero).
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      min_norm: lower bound >= 0 of the parameter and gradient norms in the
+        ratio (avoids dividing by zero). Default 1e-6.
 
-    State: three empty states for a constant learning rate; with a schedule
-    the learning-rate and shrink stages each count steps.
+    Returns:
+      A transformation whose state is three empty states for a constant
+      learning rate; with a schedule, the learning-rate and shrink stages each
+      count steps.
+
+    References:
+      Bernstein et al., "On the distance between two neural networks and the
+      stability of learning", NeurIPS 2020, arXiv:2002.03432.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.fromage(learning_rate=0.1)
+      >>> params = jnp.array([0.5, -0.5])  # steps are relative to the params' norm
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.array([0.5, -0.5])):.2f} -> {f(params):.4f}")
+      loss 2.50 -> 0.0015
     """
     if callable(learning_rate):
 

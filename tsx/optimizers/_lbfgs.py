@@ -207,22 +207,55 @@ def lbfgs(
     | GradientTransformation
     | None = _DEFAULT_LINESEARCH,
 ) -> GradientTransformationExtraArgs:
-    """L-BFGS with a line search: ``-eta_k H_k g_k``.
+    r"""L-BFGS with a zoom line search.
 
-    Nocedal & Wright (2006), Algorithms 7.4-7.5; Liu & Nocedal (1989).
-    ``update(grad, state, params, *, value, grad, value_fn)`` as for the line
-    search; in a deterministic loop get ``value, grad`` with
+    .. math::
+
+       d_t = -H_t\, g_t, \qquad u_t = \alpha_t\, d_t,
+
+    where :math:`H_t` is the inverse-Hessian estimate of the last ``memory_size``
+    differences of parameters and gradients (the two-loop recursion), scaled
+    initially by :math:`\langle s, y\rangle / \langle y, y\rangle` when
+    ``scale_init_precond``, and :math:`\alpha_t` the step the line search
+    accepts (starting from 1; strong Wolfe conditions).
+
+    ``update`` takes the objective: ``update(grads, state, params, value=v,
+    grad=g, value_fn=f)``. In a loop, get ``value, grad`` from
     :func:`~tsx.value_and_grad_from_state` to reuse the line search's last
-    evaluation. State:
-    ``(ScaleByLBFGSState, lr_state, ScaleByZoomLinesearchState)``.
+    evaluation.
 
     Args:
-      learning_rate: optional extra scaling (a number or schedule); by default
-        the step is ``-1`` times the direction, scaled by the line search.
-      memory_size: number of past differences kept.
-      scale_init_precond: scale the initial inverse-Hessian estimate.
-      linesearch: a line search transformation (default: zoom line search with
-        20 steps starting at 1); ``None`` for no line search.
+      learning_rate: an extra scale >= 0 (or a schedule) of the direction; None
+        (default): none (the line search sets the step).
+      memory_size: number of past differences kept (an int >= 1). Default 10.
+      scale_init_precond: scale the initial inverse Hessian. Default True.
+      linesearch: a line-search transformation (default: zoom line search,
+        at most 20 steps); None: take the direction as it is.
+
+    Returns:
+      A transformation with state ``(ScaleByLBFGSState, lr_state,
+      ScaleByZoomLinesearchState)``.
+
+    References:
+      Liu & Nocedal, "On the limited memory BFGS method for large scale
+      optimization", Mathematical Programming 45 (1989); Nocedal & Wright,
+      "Numerical Optimization" (2006), Algorithms 7.4-7.5 and 3.5-3.6.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.lbfgs()
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> value_and_grad = tsx.value_and_grad_from_state(f)
+      >>> for _ in range(3):
+      ...     value, grad = value_and_grad(params, state=state)
+      ...     updates, state = tx.update(
+      ...         grad, state, params, value=value, grad=grad, value_fn=f)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     base_scaling = (
         scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)

@@ -162,10 +162,53 @@ def novograd(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """NovoGrad: ``-learning_rate * m`` (see :func:`scale_by_novograd`).
+    r"""NovoGrad: Adam-like steps with a per-layer second moment.
 
-    Ginsburg et al. (2019), arXiv:1905.11286. ``nu_dtype`` is a tsx
-    addition. State: ``(ScaleByNovogradState(count, mu, nu), lr_state)``.
+    Per parameter block (layer) :math:`l`:
+
+    .. math::
+
+       v^l_t &= \beta_2 v^l_{t-1} + (1 - \beta_2)\, \lVert g^l_t \rVert^2, \\
+       m^l_t &= \beta_1 m^l_{t-1}
+          + \left( \frac{g^l_t}{\sqrt{v^l_t + \epsilon_{root}} + \epsilon}
+                + \lambda\, \theta^l_t \right), \qquad
+       u^l_t = -\eta_t\, m^l_t,
+
+    with :math:`v^l_1 = \lVert g^l_1 \rVert^2` and
+    :math:`m^l_1 = g^l_1 / (\sqrt{v^l_1} + \epsilon) + \lambda \theta^l_1`.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the layer-wise second moment, in [0, 1).
+        Default 0.25.
+      eps: :math:`\epsilon` >= 0, outside the square root. Default 1e-6.
+      eps_root: :math:`\epsilon_{root}` >= 0, inside the square root. Default 0.
+      weight_decay: :math:`\lambda` >= 0 (or a schedule). Default 0.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByNovogradState(count, mu, nu),
+      lr_state)``.
+
+    References:
+      Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive
+      Moments for Training of Deep Networks", 2019, arXiv:1905.11286.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.novograd(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0022
     """
     return chain(
         scale_by_novograd(

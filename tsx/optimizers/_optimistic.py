@@ -108,10 +108,44 @@ def optimistic_gradient_descent(
     alpha: ScalarOrSchedule = 1.0,
     beta: ScalarOrSchedule = 1.0,
 ) -> GradientTransformationExtraArgs:
-    """Optimistic gradient descent: ``-lr * ((alpha+beta) g_t - beta g_{t-1})``.
+    r"""Optimistic gradient descent: a gradient step with an optimistic correction.
 
-    Mokhtari et al. (2019), arXiv:1901.08511. State:
-    ``(ScaleByOptimisticGradientState, lr_state)``.
+    .. math::
+
+       u_t = -\eta_t \left( (\alpha + \beta)\, g_t - \beta\, g_{t-1} \right),
+
+    with :math:`g_0 = 0`. On bilinear min-max games it converges where plain
+    gradient descent-ascent cycles.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      alpha: :math:`\alpha` >= 0 (or a schedule), weight of the current
+        gradient. Default 1.
+      beta: :math:`\beta` >= 0 (or a schedule), weight of the correction.
+        Default 1.
+
+    Returns:
+      A transformation with state ``(ScaleByOptimisticGradientState(
+      is_initial_step, previous_gradient), lr_state)``.
+
+    References:
+      Mokhtari, Ozdaglar & Pattathil, "A Unified Analysis of Extra-gradient and
+      Optimistic Gradient Methods for Saddle Point Problems", AISTATS 2020,
+      arXiv:1901.08511.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.optimistic_gradient_descent(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         scale_by_optimistic_gradient(alpha=alpha, beta=beta),
@@ -142,12 +176,51 @@ def optimistic_adam(
     nesterov: bool = True,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Optimistic Adam (deprecated interface; see :func:`optimistic_adam_v2`).
+    r"""Optimistic Adam, first interface (deprecated; see :func:`optimistic_adam_v2`).
 
-    With Adam's step :math:`r_t`, the update is
-    :math:`-\\eta r_t - o (r_t - r_{t-1})`, ``o = optimism`` (default: the
-    learning rate). Daskalakis et al. (2018), arXiv:1711.00141.
-    ``learning_rate`` must be a constant. ``nu_dtype`` is a tsx addition.
+    Building it warns (``DeprecationWarning``).
+
+    .. math::
+
+       u_t = -\eta\, r_t - o\, (r_t - r_{t-1}),
+
+    with :math:`r_t` Adam's (by default NAdam's) normalised step and
+    :math:`o` = ``optimism``.
+
+    Args:
+      learning_rate: :math:`\eta` >= 0, a constant (not a schedule).
+      optimism: :math:`o` >= 0; None (default): the learning rate.
+      b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, outside the square root. Default 1e-8.
+      eps_root: :math:`\epsilon_{root}` >= 0, inside the square root. Default 0.
+      mu_dtype: dtype of the first-moment state; None (default): the
+        parameters' dtype.
+      nesterov: Nesterov momentum in :math:`r_t`. Default True.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdamState(count, mu, nu),
+      ScaleByOptimisticGradientState(is_initial_step, previous_gradient),
+      EmptyState())``.
+
+    References:
+      Daskalakis et al., "Training GANs with Optimism", ICLR 2018,
+      arXiv:1711.00141.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.optimistic_adam(learning_rate=0.05)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0001
     """
     warnings.warn(
         "`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
@@ -196,12 +269,51 @@ def optimistic_adam_v2(
     nesterov: bool = True,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """Optimistic Adam: ``-lr * ((alpha+beta) r_t - beta r_{t-1})``.
+    r"""Optimistic Adam: Adam's step with an optimistic correction.
 
-    ``r_t`` is Adam's (by default NAdam's) step. Daskalakis et al. (2018),
-    "Training GANs with Optimism", arXiv:1711.00141. State:
-    ``(ScaleByAdamState, ScaleByOptimisticGradientState, lr_state)``.
-    ``nu_dtype`` is a tsx addition (default: the parameters').
+    .. math::
+
+       u_t = -\eta_t \left( (\alpha + \beta)\, r_t - \beta\, r_{t-1} \right),
+
+    with :math:`r_t` Adam's (by default NAdam's) normalised step. Suited to
+    min-max problems (GANs), where plain gradient steps cycle.
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      alpha: :math:`\alpha` >= 0, weight of the current step. Default 1.
+      beta: :math:`\beta` >= 0, weight of the correction. Default 1.
+      b1: :math:`\beta_1`, decay of the first moment, in [0, 1). Default 0.9.
+      b2: :math:`\beta_2`, decay of the second moment, in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, outside the square root. Default 1e-8.
+      eps_root: :math:`\epsilon_{root}` >= 0, inside the square root. Default 0.
+      mu_dtype: dtype of the first-moment state; None (default): the
+        parameters' dtype.
+      nesterov: Nesterov momentum in :math:`r_t`. Default True.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByAdamState(count, mu, nu),
+      ScaleByOptimisticGradientState(is_initial_step, previous_gradient),
+      lr_state)``.
+
+    References:
+      Daskalakis et al., "Training GANs with Optimism", ICLR 2018,
+      arXiv:1711.00141.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.optimistic_adam_v2(learning_rate=0.05)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0001
     """
     return chain(
         scale_by_adam(

@@ -99,11 +99,45 @@ def polyak_sgd(
     eps: jax.typing.ArrayLike = 0.0,
     variant: str = "sps",
 ) -> GradientTransformationExtraArgs:
-    """SGD whose step is ``-scaling * gamma_t * g`` with the Polyak step size.
+    r"""SGD with the Polyak step size (SPS).
 
-    Loizou et al. (2021), arXiv:2002.10542. ``update`` needs ``value=`` (the
-    objective at the current parameters). State (as Optax's, whose first part
-    is ``sgd(scaling)``): ``((EmptyState(), lr_state), EmptyState())``.
+    .. math::
+
+       \gamma_t = \min\left( \frac{f(\theta_t) - f^*}{\lVert g_t \rVert^2 + \epsilon},\;
+                  \gamma_{max} \right), \qquad u_t = -s_t\, \gamma_t\, g_t,
+
+    where :math:`f^*` is a lower bound of the objective; ``variant="sps+"``
+    uses :math:`\max(f(\theta_t) - f^*, 0)`. ``update`` needs the objective at
+    the current parameters: ``update(grads, state, params, value=f(params))``.
+
+    Args:
+      max_learning_rate: :math:`\gamma_{max}` >= 0, the largest step. Default 1.
+      scaling: :math:`s_t` >= 0 (or a schedule), multiplies the step. Default 1.
+      f_min: :math:`f^*`, a lower bound of the objective. Default 0.
+      eps: :math:`\epsilon` >= 0, added to the squared gradient norm. Default 0.
+      variant: ``"sps"`` or ``"sps+"``. Default ``"sps"``.
+
+    Returns:
+      A transformation with state ``((EmptyState(), lr_state), EmptyState())``
+      (Optax's layout).
+
+    References:
+      Loizou et al., "Stochastic Polyak Step-size for SGD: An Adaptive Learning
+      Rate for Fast Convergence", AISTATS 2021, arXiv:2002.10542.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)  # least value 0
+      >>> tx = tsx.polyak_sgd(max_learning_rate=1.0)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(5):
+      ...     loss, grads = jax.value_and_grad(f)(params)
+      ...     updates, state = tx.update(grads, state, params, value=loss)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0049
     """
     return chain(
         sgd(learning_rate=scaling),

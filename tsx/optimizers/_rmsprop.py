@@ -249,16 +249,58 @@ def rmsprop(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """RMSProp: ``-learning_rate * g / sqrt(nu + eps)``, then optional momentum.
+    r"""RMSProp: steps divided by a running RMS of the gradients.
 
-    ``centered=True`` divides by the running standard deviation instead of
-    the running RMS (:func:`scale_by_stddev`). ``momentum`` (``None`` for
-    none) traces the learning-rate-scaled steps, Nesterov-style with
-    ``nesterov=True``. See :func:`scale_by_rms` for the other arguments;
-    ``nu_dtype`` is a tsx addition.
+    .. math::
 
-    Hinton (2012), lecture 6e of "Neural Networks for Machine Learning";
-    Graves (2013), arXiv:1308.0850 (centered form).
+       \nu_t = \rho\, \nu_{t-1} + (1 - \rho)\, g_t^2, \qquad
+       s_t = g_t / \sqrt{\nu_t + \epsilon}, \qquad
+       u_t = -\eta_t\, s_t,
+
+    with :math:`\nu_0` = ``initial_scale``; ``eps_in_sqrt=False`` uses
+    :math:`\sqrt{\nu_t} + \epsilon`. ``centered=True`` subtracts the squared
+    running mean :math:`\mu_t^2` of the gradients inside the root (Graves'
+    form); ``bias_correction`` divides :math:`\nu_t` by :math:`1 - \rho^t`; a
+    ``momentum`` :math:`\mu` traces the scaled steps,
+    :math:`m_t = \mu m_{t-1} + u_t` (Nesterov-style with ``nesterov=True``).
+
+    Args:
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      decay: :math:`\rho`, in [0, 1). Default 0.9.
+      eps: :math:`\epsilon` >= 0. Default 1e-8.
+      initial_scale: :math:`\nu_0` >= 0. Default 0.
+      eps_in_sqrt: add :math:`\epsilon` inside the square root. Default True.
+      centered: divide by the running standard deviation. Default False.
+      momentum: :math:`\mu` in [0, 1), or None (default) for no momentum.
+      nesterov: Nesterov momentum. Default False.
+      bias_correction: debias :math:`\nu_t`. Default False.
+      nu_dtype: dtype of the second-moment state (tsx addition);
+        None (default): the parameters' dtype, as in Optax.
+
+    Returns:
+      A transformation with state ``(ScaleByRmsState(nu), lr_state)``, with
+      ``ScaleByRStdDevState(mu, nu)`` when centred, the ``...WithCountState``
+      variants with bias correction, and a ``TraceState(trace)`` appended with
+      momentum.
+
+    References:
+      Hinton, "Neural Networks for Machine Learning", lecture 6e (2012);
+      Graves, "Generating Sequences With Recurrent Neural Networks", 2013,
+      arXiv:1308.0850 (the centred form).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.rmsprop(learning_rate=0.05)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     scaler = scale_by_stddev if centered else scale_by_rms
     return chain(

@@ -124,10 +124,51 @@ def rprop(
     min_step_size: jax.typing.ArrayLike = 1e-6,
     max_step_size: jax.typing.ArrayLike = 50.0,
 ) -> GradientTransformationExtraArgs:
-    """Rprop: ``-step_size * sign(g)`` with sign-adapted step sizes.
+    r"""Rprop: sign steps whose per-coordinate sizes adapt to sign changes.
 
-    Riedmiller & Braun (1993); Igel & Hüsken (2003). State:
-    ``(ScaleByRpropState(step_sizes, prev_updates), ScaleState())``.
+    .. math::
+
+       \delta_t = \begin{cases}
+         \min(\eta^+ \delta_{t-1}, \delta_{max}) & g_t g_{t-1} > 0, \\
+         \max(\eta^- \delta_{t-1}, \delta_{min}) & g_t g_{t-1} < 0
+           \text{ (and } g_t \text{ is treated as 0)}, \\
+         \delta_{t-1} & \text{otherwise,}
+       \end{cases} \qquad
+       u_t = -\delta_t\, \mathrm{sign}(g_t),
+
+    with :math:`\delta_0` = ``learning_rate``. Meant for full-batch gradients.
+
+    Args:
+      learning_rate: :math:`\delta_0` >= 0, the initial step size (a number).
+      eta_minus: :math:`\eta^-` >= 0, shrink factor after a sign change.
+        Default 0.5.
+      eta_plus: :math:`\eta^+` >= 0, growth factor while the sign holds.
+        Default 1.2.
+      min_step_size: :math:`\delta_{min}` >= 0. Default 1e-6.
+      max_step_size: :math:`\delta_{max}` >= 0. Default 50.
+
+    Returns:
+      A transformation with state ``(ScaleByRpropState(step_sizes,
+      prev_updates), ScaleState())``.
+
+    References:
+      Riedmiller & Braun, "A direct adaptive method for faster backpropagation
+      learning: the RPROP algorithm", ICNN 1993; Igel & Hüsken, "Empirical
+      evaluation of the improved Rprop learning algorithms", Neurocomputing 50
+      (2003).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.rprop(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(
         scale_by_rprop(

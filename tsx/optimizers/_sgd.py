@@ -42,17 +42,44 @@ def sgd(
     nesterov: bool = False,
     accumulator_dtype: Any | None = None,
 ) -> GradientTransformationExtraArgs:
-    """SGD: ``-learning_rate * g``, or ``-learning_rate * m`` with momentum.
+    r"""Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    .. math::
+
+       m_t = g_t + \mu\, m_{t-1}, \qquad
+       u_t = -\eta_t\, m_t \quad (\text{Nesterov: } u_t = -\eta_t (g_t + \mu\, m_t)),
+
+    and :math:`u_t = -\eta_t g_t` without momentum.
 
     Args:
-      learning_rate: step size, a number or a schedule of the step count.
-      momentum: decay ``mu`` of the momentum trace ``m = g + mu * m_prev``;
-        ``None`` (the default) keeps no state and applies no momentum.
-      nesterov: step along ``g + mu * m`` instead of ``m``.
-      accumulator_dtype: dtype of the momentum trace (default: the params').
+      learning_rate: :math:`\eta_t`, a number >= 0 or a schedule
+        ``step -> value``.
+      momentum: :math:`\mu` in [0, 1), or None (default) for no momentum (and
+        no state).
+      nesterov: Nesterov momentum. Default False.
+      accumulator_dtype: dtype of :math:`m_t`; None (default): the params'.
 
-    State: ``(TraceState(trace), lr_state)`` with momentum, otherwise
-    ``(EmptyState(), lr_state)``.
+    Returns:
+      A transformation with state ``(TraceState(trace), lr_state)`` with
+      momentum, ``(EmptyState(), lr_state)`` without.
+
+    References:
+      Robbins & Monro, "A Stochastic Approximation Method", Ann. Math. Stat. 22
+      (1951); Sutskever et al., "On the importance of initialization and
+      momentum in deep learning", ICML 2013 (Nesterov momentum).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.sgd(learning_rate=0.1, momentum=0.9)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     if momentum is not None:
         # trace() would name its own argument, `decay`.

@@ -149,10 +149,44 @@ def scale_by_sm3(
 def sm3(
     learning_rate: jax.typing.ArrayLike, momentum: jax.typing.ArrayLike = 0.9
 ) -> GradientTransformationExtraArgs:
-    """SM3: ``-learning_rate * momentum-averaged g / sqrt(nu)``.
+    r"""SM3: Adagrad with one accumulator per row and column, sublinear memory.
 
-    Anil et al. (2019), arXiv:1901.11150. ``learning_rate`` is a constant (as
-    in Optax, not a schedule). State:
-    ``(ScaleBySM3State(mu, nu), ScaleState())``.
+    For a matrix parameter with row accumulators :math:`r` and column
+    accumulators :math:`c`:
+
+    .. math::
+
+       \nu_t(i, j) &= \min(r_{t-1}(i), c_{t-1}(j)) + g_t(i, j)^2, \qquad
+       r_t(i) = \max_j \nu_t(i, j), \quad c_t(j) = \max_i \nu_t(i, j), \\
+       s_t &= g_t / \sqrt{\nu_t}, \qquad
+       m_t = \mu\, m_{t-1} + (1 - \mu)\, s_t, \qquad u_t = -\eta\, m_t
+
+    (one accumulator per dimension for tensors of any rank; vectors keep a full
+    one).
+
+    Args:
+      learning_rate: :math:`\eta` >= 0, a constant (as in Optax, not a
+        schedule).
+      momentum: :math:`\mu`, in [0, 1). Default 0.9.
+
+    Returns:
+      A transformation with state ``(ScaleBySM3State(mu, nu), ScaleState())``.
+
+    References:
+      Anil et al., "Memory-Efficient Adaptive Optimization", NeurIPS 2019,
+      arXiv:1901.11150.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.array([1.0, -2.0])
+      >>> f = lambda p: jnp.sum((p - target) ** 2)
+      >>> tx = tsx.sm3(learning_rate=0.5)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> for _ in range(100):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f(jnp.zeros(2)):.2f} -> {f(params):.4f}")
+      loss 5.00 -> 0.0000
     """
     return chain(scale_by_sm3(momentum), scale(-learning_rate))

@@ -128,6 +128,33 @@ class TrainState(train_state.TrainState, kw_only=True):
     ``ema_batch_stats``, ``grad_accum``, ``micro_step``, ``loss_scale``,
     ``skipped_steps``, ``ema_decay``, ``ema_warmup``, ``ema_every``,
     ``accumulate_steps``, ``skip_nonfinite``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, flax.linen as nn, tsx
+      >>> model = nn.Dense(1)
+      >>> x = jnp.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])
+      >>> y = x @ jnp.array([[0.5], [-1.0]])
+      >>> state = tsx.training.TrainState.create(
+      ...     apply_fn=model.apply,
+      ...     params=model.init(jax.random.key(0), x)["params"],
+      ...     tx=tsx.adam(0.1),
+      ...     ema_decay=0.9,          # an EMA of the params, in state.ema
+      ...     skip_nonfinite=True,    # NaN/Inf steps are refused and counted
+      ... )
+      >>> @jax.jit
+      ... def train_step(state, x, y):
+      ...     def loss_fn(params):
+      ...         return jnp.mean((state.apply_fn({"params": params}, x) - y) ** 2)
+      ...     loss, grads = jax.value_and_grad(loss_fn)(state.params)
+      ...     return state.apply_gradients(grads=grads), loss
+      >>> for _ in range(200):
+      ...     state, loss = train_step(state, x, y)
+      >>> print(int(state.step), f"{loss:.4f}")
+      200 0.0000
+      >>> nan_grads = jax.tree.map(lambda g: g * jnp.nan, state.params)
+      >>> skipped = state.apply_gradients(grads=nan_grads)
+      >>> print(int(skipped.step), int(skipped.skipped_steps))
+      200 1
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
