@@ -60,25 +60,30 @@ class NonFiniteGuard:
             loss_scale=loss_scale,
         )
 
-    def keep_finite(
+    def admit(
         self, due: jax.Array, inputs_ok: jax.Array, proposal: Any, current: Any
-    ) -> tuple[NonFiniteGuard, Any, jax.Array]:
-        """Accept ``proposal`` only if the step is due, its inputs and results finite.
+    ) -> tuple[NonFiniteGuard, jax.Array]:
+        """Whether to take the step, and the guard after it.
+
+        The step is taken when it is due and its inputs and results are
+        finite. The caller computes ``proposal`` only for this check and runs
+        the step for real under ``lax.cond`` on the answer: XLA fuses the
+        check into reductions over recomputed values and the step updates the
+        donated buffers in place, where selecting between old and new values
+        would copy every array (``benchmarks/train_state_checks.py``).
 
         Args:
-          due: the optimizer step was due (a complete accumulation window).
+          due: the optimizer step is due (a complete accumulation window).
           inputs_ok: the gradient handed to the optimizer is finite.
           proposal: what the step would store (new params, optimizer state).
-          current: what is stored now, kept when the step is refused.
+          current: what is stored now; looked at only when a step with a
+            finite gradient is refused, to report a non-finite state.
 
         Returns:
-          The guard after the step, what to store, and whether the step was
-          applied.
+          The guard after the step (skip count, state report, loss scale) and
+          whether the step is taken.
         """
         applied = due & inputs_ok & tu.tree_all_finite(proposal)
-        kept = tu.tree_where(applied, proposal, current)
-        # Only a refused step with a finite gradient pays for a look at the
-        # current state.
         suspicious = due & inputs_ok & ~applied
         state_bad = jax.lax.cond(
             suspicious,
@@ -86,6 +91,9 @@ class NonFiniteGuard:
             lambda c: jnp.asarray(False),
             current,
         )
+        # ``state_bad`` implies ``~applied``; the ``&`` only orders this look
+        # at ``current`` before the step that overwrites it in place.
+        applied = applied & ~state_bad
         scale = self.loss_scale
         if scale is not None:
             # The scale follows the gradient's overflow, not the results'.
@@ -95,4 +103,4 @@ class NonFiniteGuard:
             state_nonfinite=self.state_nonfinite | state_bad,
             loss_scale=scale,
         )
-        return guard, kept, applied
+        return guard, applied
