@@ -17,6 +17,7 @@ from tsx import (
     contrib,
     experimental,
     losses,
+    lowbit,
     masks,
     microbatching,
     numerics,
@@ -93,6 +94,7 @@ from tsx.losses import (
     squared_error,
     triplet_margin_loss,
 )
+from tsx.lowbit import quantized_state
 from tsx.microbatching import microbatch
 from tsx.numerics import (
     safe_increment,
@@ -462,6 +464,7 @@ __all__ = [
     "polyak_sgd",
     "polynomial_schedule",
     "power_iteration",
+    "quantized_state",
     "radam",
     "ranking_softmax_loss",
     "rmsprop",

@@ -65,7 +65,8 @@ def create_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int):
     The kwargs are ``config.optimizer_kwargs[config.optimizer]`` (so the
     default's SGD momentum does not follow a switch to another optimizer).
     Weight decay applies to kernels only (``tsx.masks.decay_mask``), decoupled
-    or as L2 as ``config.weight_decay_mode`` says.
+    or as L2 as ``config.weight_decay_mode`` says; the state is stored in
+    ``config.state_bits`` bits.
     """
     decay = config.weight_decay or None
     return tsx.optimizers.build(
@@ -74,6 +75,7 @@ def create_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int):
         weight_decay=decay,
         weight_decay_mode=config.weight_decay_mode,
         weight_decay_mask=tsx.masks.decay_mask if decay else None,
+        state_bits=config.state_bits,
         **config.optimizer_kwargs.get(config.optimizer, {}),
     )
 

@@ -255,3 +255,28 @@ def test_build_refuses_a_mask_for_a_decay_that_takes_none():
             weight_decay=0.1,
             weight_decay_mask=_decay_mask,
         )
+
+
+@pytest.mark.parametrize("bits", [16, 8, 4])
+def test_build_state_bits_stores_the_state_compressed(bits):
+    # w is above quantized_state's default min_size (4096 elements), b below.
+    params = {"w": jnp.ones((64, 128)), "b": jnp.zeros(8)}
+    tx = tsx.optimizers.build("adamw", learning_rate=1e-3, state_bits=bits)
+    state = tx.init(params)
+    assert isinstance(state, tsx.lowbit.LowBitState)
+    # The first update starts from a zero state, exact in every code: Optax's.
+    updates, _ = tx.update(params, state, params)
+    expected, _ = optax.adamw(1e-3).update(
+        params, optax.adamw(1e-3).init(params), params
+    )
+    for a, b in zip(updates.values(), expected.values(), strict=True):
+        assert jnp.allclose(a, b, rtol=1e-6)
+    assert tsx.lowbit.state_bytes(state) < tsx.lowbit.state_bytes(
+        tsx.adamw(1e-3).init(params)
+    )
+
+
+@pytest.mark.parametrize("bits", [0, 2, 12, 64, True, "8"])
+def test_build_refuses_other_state_bits(bits):
+    with pytest.raises(ValueError, match=f"state_bits={bits!r}"):
+        tsx.optimizers.build("adamw", learning_rate=1e-3, state_bits=bits)

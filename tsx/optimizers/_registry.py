@@ -33,6 +33,7 @@ from typing import Any, Literal, NamedTuple
 
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
+from tsx.lowbit import quantized_state
 from tsx.transforms._weight_decay import add_decayed_weights
 
 __all__ = ["OptimizerEntry", "available", "build", "get", "registry"]
@@ -230,6 +231,7 @@ def build(
     weight_decay: ScalarOrSchedule | None = None,
     weight_decay_mode: WeightDecayMode = "decoupled",
     weight_decay_mask: Any = None,
+    state_bits: int = 32,
     **hyperparameters: Any,
 ) -> GradientTransformation:
     """An optimizer from a configuration: name, learning rate, weight decay.
@@ -259,6 +261,8 @@ def build(
       weight_decay_mode: ``"decoupled"``, ``"l2"`` or ``"auto"`` (see above).
       weight_decay_mask: a tree of booleans or a function ``params -> tree``
         (e.g. :func:`tsx.masks.decay_mask`): True where the decay applies.
+      state_bits: 32 keeps the optimizer state as it is; 16, 8 or 4 store its
+        large leaves compressed (:func:`tsx.quantized_state`).
       **hyperparameters: the optimizer's other keyword arguments.
 
     Example:
@@ -267,6 +271,29 @@ def build(
       ...     "sgd", learning_rate=0.1, momentum=0.9, weight_decay=5e-4,
       ...     weight_decay_mode="l2", weight_decay_mask=tsx.masks.decay_mask)
     """
+    if state_bits not in (32, 16, 8, 4) or isinstance(state_bits, bool):
+        raise ValueError(
+            f"build: state_bits must be 32, 16, 8 or 4, got state_bits={state_bits!r}."
+        )
+    tx = _with_decay(
+        name,
+        learning_rate,
+        weight_decay,
+        weight_decay_mode,
+        weight_decay_mask,
+        hyperparameters,
+    )
+    return tx if state_bits == 32 else quantized_state(tx, state_bits)
+
+
+def _with_decay(
+    name: str,
+    learning_rate: ScalarOrSchedule,
+    weight_decay: ScalarOrSchedule | None,
+    weight_decay_mode: WeightDecayMode,
+    weight_decay_mask: Any,
+    hyperparameters: dict[str, Any],
+) -> GradientTransformation:
     canonical, found = entry(name)
     if weight_decay_mode not in ("decoupled", "l2", "auto"):
         raise ValueError(

@@ -37,6 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
     # gradient, as for SGD; "auto": decoupled where the optimizer has it.
     config.weight_decay = 0.0
     config.weight_decay_mode = "auto"
+    # Optimizer state in 32 (float32), 16, 8 or 4 bits (tsx.quantized_state).
+    config.state_bits = 32
     # EMA of the params, evaluated beside them (0: off); warm-up
     # min(ema_decay, (1 + n) / (10 + n)).
     config.ema_decay = 0.0
