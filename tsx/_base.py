@@ -115,7 +115,14 @@ class EmptyState(NamedTuple):
 
 
 def init_empty_state(params: Params) -> EmptyState:
-    """An ``init`` function for stateless transformations."""
+    """An ``init`` function for stateless transformations.
+
+    Args:
+      params: ignored.
+
+    Returns:
+      :class:`EmptyState`.
+    """
     del params
     return EmptyState()
 
@@ -144,7 +151,16 @@ def takes_per_element_updates(tx: Any) -> bool:
 def with_extra_args_support(
     tx: GradientTransformation,
 ) -> GradientTransformationExtraArgs:
-    """Wrap ``tx`` so that its ``update`` accepts (and ignores) extra arguments."""
+    """Wrap ``tx`` so that its ``update`` accepts (and ignores) extra arguments.
+
+    Args:
+      tx: a transformation, with or without extra-argument support.
+
+    Returns:
+      A :class:`GradientTransformationExtraArgs` with ``tx``'s own functions
+      if its ``update`` takes ``**extra_args``, else with an ``update`` that
+      accepts and ignores them.
+    """
     if is_extra_args_transformation(tx):
         return GradientTransformationExtraArgs(tx.init, tx.update)
 
@@ -178,7 +194,14 @@ def set_to_zero() -> GradientTransformation:
 def stateless(
     f: Callable[[Updates, Params | None], Updates],
 ) -> GradientTransformation:
-    """A transformation from a function ``f(updates, params) -> updates``."""
+    """A transformation from a function ``f(updates, params) -> updates``.
+
+    Args:
+      f: a function ``(updates, params) -> new updates``; ``params`` may be None.
+
+    Returns:
+      A :class:`GradientTransformation` with :class:`EmptyState`.
+    """
 
     def update_fn(updates, state, params=None):
         del state
@@ -190,7 +213,15 @@ def stateless(
 def stateless_with_tree_map(
     f: Callable[[jax.Array, jax.Array | None], jax.Array],
 ) -> GradientTransformation:
-    """A transformation applying ``f(update_leaf, param_leaf)`` to every leaf."""
+    """A transformation applying ``f(update_leaf, param_leaf)`` to every leaf.
+
+    Args:
+      f: a function ``(update leaf, param leaf or None) -> new update leaf``,
+        mapped over the tree.
+
+    Returns:
+      A :class:`GradientTransformation` with :class:`EmptyState`.
+    """
 
     def update_fn(updates, state, params=None):
         del state

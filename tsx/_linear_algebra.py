@@ -38,7 +38,14 @@ __all__ = [
 
 
 def global_norm(updates: ArrayTree) -> jax.Array:
-    """L2 norm of all leaves together (deprecated: use :func:`tsx.tree.norm`)."""
+    """L2 norm of all leaves together (deprecated: use :func:`tsx.tree.norm`).
+
+    Args:
+      updates: a tree of arrays.
+
+    Returns:
+      The scalar ``sqrt(sum of squares of every element)``.
+    """
     warnings.warn(
         "tsx.global_norm is deprecated in favor of tsx.tree.norm",
         DeprecationWarning,

@@ -23,6 +23,13 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     have the parameters' structure and shapes (a ``(3, 1)`` update is not
     broadcast onto a ``(3,)`` parameter) and no complex update may meet a
     real parameter; each is a clear error naming the first offending path.
+
+    Args:
+      params: the parameters (a tree of arrays; None leaves allowed).
+      updates: the updates, with the parameters' structure and shapes.
+
+    Returns:
+      ``params + updates`` in the parameters' dtypes.
     """
 
     def one(p, u):
@@ -41,6 +48,14 @@ def incremental_update(
 
     Polyak & Juditsky (1992), "Acceleration of stochastic approximation by
     averaging", SIAM J. Control Optim. 30(4).
+
+    Args:
+      new_tensors: the tree to move towards.
+      old_tensors: the current tree, with the same structure.
+      step_size: the fraction ``s`` in ``[0, 1]`` of the way to move.
+
+    Returns:
+      ``s * new + (1 - s) * old``, leaf by leaf.
     """
 
     def one(new, old):
@@ -60,6 +75,15 @@ def periodic_update(
     """``new`` when ``steps % update_period == 0``, else ``old``.
 
     The target-network update of Mnih et al. (2015), Nature 518.
+
+    Args:
+      new_tensors: the tree to switch to.
+      old_tensors: the current tree, with the same structure.
+      steps: the current step count.
+      update_period: switch when ``steps`` is a multiple of it (an int >= 1).
+
+    Returns:
+      ``new_tensors`` on those steps, ``old_tensors`` otherwise.
     """
     take_new = jnp.mod(steps, update_period) == 0
     return jax.lax.cond(take_new, lambda: new_tensors, lambda: old_tensors)

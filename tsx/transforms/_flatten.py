@@ -46,6 +46,9 @@ def flatten(inner: GradientTransformation) -> GradientTransformationExtraArgs:
     small leaves become one large array, which cuts per-leaf overhead at the
     cost of a copy. ``inner``'s state is built for the flat vector.
 
+    Args:
+      inner: the transformation to run on the flat vector.
+
     Returns:
       A :class:`~tsx.GradientTransformationExtraArgs` whose state is
       ``inner``'s state for the flat vector.

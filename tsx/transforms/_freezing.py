@@ -34,6 +34,10 @@ def freeze(mask: bool | Any) -> GradientTransformationExtraArgs:
     the frozen parameters from moving, but the optimizer still keeps state
     for them; :func:`selective_transform` avoids that.
 
+    Args:
+      mask: True (freeze everything), False (nothing), or a tree of booleans with
+        the params' structure (or a prefix): True freezes that leaf or subtree.
+
     Returns:
       :func:`~tsx.masked` of :func:`~tsx.set_to_zero` with ``mask``.
     """
@@ -53,6 +57,11 @@ def selective_transform(
     optimizer state; the others are handled by ``optimizer``, whose state
     holds only them. ``freeze_mask`` is a static bool or a tree of bools with
     the params' structure (or a prefix).
+
+    Args:
+      optimizer: the transformation for the trainable parameters.
+      freeze_mask: True, False, or a tree of booleans with the params'
+        structure (or a prefix): True freezes that leaf or subtree.
 
     Returns:
       :func:`~tsx.partition` with labels ``"train"`` and ``"freeze"``.

@@ -74,6 +74,13 @@ def masked(
     only for the masked-in parameters (masked-out ones become
     :class:`MaskedNode`). With ``mask_compatible_extra_args=True``, extra
     arguments shaped like the updates are masked too.
+
+    Args:
+      inner: the transformation to apply where ``mask`` is True.
+      mask: a tree of booleans with the params' structure (or a prefix), or a
+        function ``params -> mask``.
+      mask_compatible_extra_args: also mask extra keyword arguments whose
+        structure matches the updates (default False: pass them whole).
     """
     inner = with_extra_args_support(inner)
 

@@ -59,6 +59,11 @@ def snapshot(
     In a chain, it sees the updates as transformed by the members before it.
     ``init`` stores ``measure(params)``, which fixes the state's structure.
 
+    Args:
+      measure_name: the name the measurement is stored under.
+      measure: a function ``updates -> tree`` (its structure must not change
+        between steps).
+
     Returns:
       A :class:`~tsx.GradientTransformation` with state :class:`SnapshotState`.
     """
@@ -95,6 +100,10 @@ def monitor(
     or a gradient transformation whose *output* is the measurement (such as
     :func:`measure_with_ema`); the measurement replaces nothing, the updates
     pass through unchanged.
+
+    Args:
+      measures: a dict from name to a function ``updates -> measurement`` or a
+        transformation whose output is the measurement.
 
     Returns:
       A :class:`~tsx.GradientTransformationExtraArgs` with state

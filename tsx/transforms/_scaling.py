@@ -45,7 +45,14 @@ class ScaleByScheduleState(NamedTuple):
     step_size=real(),
 )
 def scale(step_size: jax.typing.ArrayLike) -> GradientTransformation:
-    """Multiply every update by the constant ``step_size``."""
+    """Multiply every update by the constant ``step_size``.
+
+    Args:
+      step_size: a finite number (or array broadcastable to every update).
+
+    Returns:
+      A stateless :class:`~tsx.GradientTransformation`.
+    """
 
     def update_fn(updates, state, params=None):
         del params
@@ -58,7 +65,16 @@ def scale(step_size: jax.typing.ArrayLike) -> GradientTransformation:
     step_size_fn=FUNCTION,
 )
 def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
-    """Multiply updates by ``step_size_fn(count)``, ``count`` the steps taken so far."""
+    """Multiply updates by ``step_size_fn(count)``, ``count`` the steps taken so far.
+
+    Args:
+      step_size_fn: a function ``count -> factor`` (e.g. a schedule from
+        :mod:`tsx.schedules`).
+
+    Returns:
+      A :class:`~tsx.GradientTransformation` with state
+      :class:`ScaleByScheduleState` (the step count).
+    """
 
     def init_fn(params):
         del params
@@ -87,6 +103,15 @@ def scale_by_learning_rate(
     ``None`` gives the identity, which lets ``inject_hyperparams`` or a user
     apply the learning rate elsewhere. ``flip_sign=False`` keeps the sign
     (for gradient ascent).
+
+    Args:
+      learning_rate: a finite number >= 0, a schedule ``step -> lr``, or None
+        (default) for the identity.
+      flip_sign: multiply by ``-lr`` (default True, descent) rather than ``lr``.
+
+    Returns:
+      A :class:`~tsx.GradientTransformation`; with a schedule its state counts
+      the steps (:class:`ScaleByScheduleState`).
     """
     if learning_rate is None:
         return identity()

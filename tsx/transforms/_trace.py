@@ -40,6 +40,14 @@ def trace(
     With ``nesterov=True`` it emits ``g + decay * t`` (Sutskever et al., 2013,
     "On the importance of initialization and momentum in deep learning").
     ``accumulator_dtype`` sets the buffer's dtype (default: the params').
+
+    Args:
+      decay: the momentum coefficient, a finite float in ``[0, 1)``.
+      nesterov: emit the Nesterov look-ahead ``g + decay * t`` (default False).
+      accumulator_dtype: the dtype of the momentum buffer (default: the params').
+
+    Returns:
+      A :class:`~tsx.GradientTransformation` with state :class:`TraceState`.
     """
     acc_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
 

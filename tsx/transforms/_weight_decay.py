@@ -43,6 +43,12 @@ def add_decayed_weights(
     weight decay (Loshchilov & Hutter, 2019, arXiv:1711.05101).
     ``weight_decay`` may be a schedule of the step count. ``mask`` (a tree or
     function, see :func:`masked`) selects which parameters decay.
+
+    Args:
+      weight_decay: the coefficient ``wd >= 0``, or a schedule ``step -> wd``
+        (default 0.0).
+      mask: a tree of booleans with the params' structure (or a prefix), or a
+        function ``params -> mask``: True where the decay applies. None: all.
     """
     scheduled = callable(weight_decay)
 
