@@ -3,9 +3,8 @@
 An array is viewed as rows of its trailing elements: the trailing axes are
 merged until they hold at least ``block_size`` elements (or all axes but the
 first are), and each row is cut into blocks of ``block_size`` consecutive
-elements. A
-block stores one float32 scale, its largest magnitude, and one small integer
-code per element. The leading axes are untouched, so a leaf sharded along
+elements. A block stores one float32 scale, its largest magnitude, and one
+small integer code per element. The leading axes are untouched, so a leaf sharded along
 them keeps every block on the device that holds its elements, and the codes
 of an 8-bit array have the array's own shape (they shard like the array).
 
@@ -24,8 +23,8 @@ stored scale saying which (no extra storage):
   ``sqrt(v)`` within ``2^(-2 bits)`` of the block's largest.
 
 A block of zeros has scale 0 and decodes to zeros; a NaN or infinity in a
-block makes its scale non-finite, so the block decodes to NaN and a
-finiteness check on the stored state sees it.
+block makes its scale infinite, so the whole block decodes to non-finite
+values and a finiteness check on the stored state sees it.
 
 ``bits=16`` stores bfloat16 with stochastic rounding instead (no blocks):
 ``x`` rounds up or down to its bfloat16 neighbours with probabilities that
@@ -243,9 +242,8 @@ def dequantize(q: QuantizedArray) -> jax.Array:
     p = (c + 1) / 2**q.bits
     p2 = p * p
     positive = scale * p2 * p2
+    # An infinite scale (a block that held NaN or inf) decodes to inf or NaN.
     values = jnp.where(scale < 0, signed, positive)
-    # A NaN scale (a block that held NaN or inf) decodes to NaN everywhere.
-    values = jnp.where(jnp.isnan(scale), jnp.nan, values)
     return _unblocks(values, row, q.shape).astype(q.dtype)
 
 

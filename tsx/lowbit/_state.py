@@ -19,6 +19,7 @@ from tsx.lowbit._codes import (
     quantize,
     stochastic_round_bf16,
 )
+from tsx.numerics import safe_int32_increment
 from tsx.validation import choice, hyperparameters, integer, optional, transformation
 
 __all__ = ["LowBitState", "quantized_state", "state_bytes"]
@@ -164,7 +165,7 @@ def quantized_state(
         updates, new_inner = inner.update(
             updates, _decompress(state.inner_state), params, **extra_args
         )
-        count = state.count + 1
+        count = safe_int32_increment(state.count)
         return updates, LowBitState(count, encode(new_inner, where, count))
 
     return GradientTransformationExtraArgs(init_fn, update_fn)
