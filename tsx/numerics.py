@@ -23,7 +23,11 @@ __all__ = [
 
 
 def abs_sq(x: jax.typing.ArrayLike) -> jax.Array:
-    """``|x|^2`` for real or complex ``x`` (``x * conj(x)``, real-valued)."""
+    """``|x|^2`` for real or complex ``x`` (``x * conj(x)``, real-valued).
+
+    Args:
+      x: a real or complex array.
+    """
     x = jnp.asarray(x)
     if jnp.iscomplexobj(x):
         return jnp.real(x) ** 2 + jnp.imag(x) ** 2
@@ -31,7 +35,11 @@ def abs_sq(x: jax.typing.ArrayLike) -> jax.Array:
 
 
 def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
-    """``count + 1``, saturating at the largest value of its dtype."""
+    """``count + 1``, saturating at the largest value of its dtype.
+
+    Args:
+      count: an integer or float counter.
+    """
     count = jnp.asarray(count)
     dtype = count.dtype
     if jnp.issubdtype(dtype, jnp.integer):
@@ -45,7 +53,11 @@ def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
 
 
 def safe_int32_increment(count: jax.typing.ArrayLike) -> jax.Array:
-    """``count + 1`` for an int32 counter, saturating at ``2**31 - 1``."""
+    """``count + 1`` for an int32 counter, saturating at ``2**31 - 1``.
+
+    Args:
+      count: an int32 counter.
+    """
     count = jnp.asarray(count)
     if count.dtype != jnp.int32:
         raise ValueError(f"count must be int32, got {count.dtype}.")
@@ -63,6 +75,13 @@ def safe_norm(
 
     Where the norm is below ``min_norm`` the input is replaced by ones before
     the norm is taken, so the (unused) branch never divides by zero.
+
+    Args:
+      x: an array.
+      min_norm: the smallest value returned.
+      ord: the norm's order, as in ``jnp.linalg.norm``.
+      axis: the axes to take the norm over (None: all).
+      keepdims: keep the reduced axes with size 1.
     """
     x = jnp.asarray(x)
     norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
@@ -75,7 +94,12 @@ def safe_norm(
 def safe_root_mean_squares(
     x: jax.typing.ArrayLike, min_rms: jax.typing.ArrayLike
 ) -> jax.Array:
-    """``max(sqrt(mean(x**2)), min_rms)`` with a finite gradient at zero."""
+    """``max(sqrt(mean(x**2)), min_rms)`` with a finite gradient at zero.
+
+    Args:
+      x: an array.
+      min_rms: the smallest value returned.
+    """
     x = jnp.asarray(x)
     rms = jnp.sqrt(jnp.mean(jnp.square(x)))
     x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
@@ -132,6 +156,11 @@ def schedule_value(
     checkable error naming ``name`` and the step; otherwise nothing is added
     to the program (and with ``TrainState(skip_nonfinite=True)`` the step such
     a value spoils is refused).
+
+    Args:
+      value: a number or a schedule ``step -> value``.
+      count: the step at which to evaluate a schedule.
+      name: the hyperparameter's name, for the error message.
     """
     if not callable(value):
         return value

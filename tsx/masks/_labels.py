@@ -85,6 +85,16 @@ def match_rules(
     ``values[i]`` is the value of the first rule matching leaf ``i`` (or
     ``default``). Raises ``ValueError`` naming unused rules (unless
     ``allow_unused``) and, without a default, the unmatched paths.
+
+    Args:
+      params: the parameter tree.
+      rules: ``(pattern, value)`` pairs, or a dict from pattern to value, tried
+        in order.
+      default: the value of a leaf no rule matches (without it, such a leaf
+        is an error).
+      syntax: the patterns' syntax, ``"regex"`` or ``"glob"``.
+      allow_unused: do not raise for rules that match nothing.
+      what: the caller's name, for error messages.
     """
     items = rule_items(rules)
     compiled = [(rule, _compile(rule, syntax), value) for rule, value in items]

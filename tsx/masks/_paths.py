@@ -21,7 +21,12 @@ SEP = "/"
 
 
 def key_name(key: Any) -> str:
-    """One element of a key path as text (``DictKey('kernel')`` -> ``"kernel"``)."""
+    """One element of a key path as text (``DictKey('kernel')`` -> ``"kernel"``).
+
+    Args:
+      key: a ``DictKey``, ``SequenceKey``, ``GetAttrKey``,
+        ``FlattenedIndexKey`` or a plain name.
+    """
     if isinstance(key, jax.tree_util.DictKey):
         return str(key.key)
     if isinstance(key, jax.tree_util.SequenceKey):
@@ -40,6 +45,10 @@ def path_str(path: Any, sep: str = SEP) -> str:
     ``DictKey``/``SequenceKey``/``GetAttrKey``/... as given by
     ``jax.tree_util.tree_map_with_path``) or a tuple of plain names (as in
     ``flax.traverse_util.flatten_dict``'s keys).
+
+    Args:
+      path: a string, a JAX key path or a tuple of names.
+      sep: the separator (default ``"/"``).
     """
     if isinstance(path, str):
         return path
@@ -51,11 +60,21 @@ def path_str(path: Any, sep: str = SEP) -> str:
 def flatten_with_paths(
     tree: Any, is_leaf: Callable[[Any], bool] | None = None
 ) -> tuple[list[tuple[str, Any]], Any]:
-    """``([(path_str, leaf), ...], treedef)`` in ``jax.tree.leaves`` order."""
+    """``([(path_str, leaf), ...], treedef)`` in ``jax.tree.leaves`` order.
+
+    Args:
+      tree: a tree.
+      is_leaf: as in ``jax.tree.flatten``: True stops the flattening there.
+    """
     pairs, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)
     return [(path_str(p), leaf) for p, leaf in pairs], treedef
 
 
 def unflatten_like(treedef: Any, leaves: Sequence[Any]) -> Any:
-    """Rebuild a tree with ``treedef`` (so FrozenDict stays FrozenDict)."""
+    """Rebuild a tree with ``treedef`` (so FrozenDict stays FrozenDict).
+
+    Args:
+      treedef: the structure, as from :func:`flatten_with_paths`.
+      leaves: the leaves, in the same order.
+    """
     return jax.tree_util.tree_unflatten(treedef, list(leaves))

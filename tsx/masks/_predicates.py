@@ -49,6 +49,10 @@ def compile_pattern(pattern: str, syntax: str = "regex") -> Callable[[str], bool
     ``r".*/bias"`` matches ``"Dense_0/bias"`` but ``"bias"`` does not.
     ``syntax="glob"``: shell-style, case-sensitive (``fnmatch.fnmatchcase``);
     ``*`` also matches ``/``, so ``"*/bias"`` matches at any depth.
+
+    Args:
+      pattern: the pattern.
+      syntax: ``"regex"`` (default) or ``"glob"``.
     """
     if not isinstance(pattern, str):
         raise ValueError(f"pattern must be a string, got pattern={pattern!r}.")
@@ -141,7 +145,12 @@ class Predicate:
 
 
 def as_predicate(fn: PredicateFn | Predicate) -> Predicate:
-    """Wrap a plain ``fn(path, param) -> bool`` (or return a Predicate unchanged)."""
+    """Wrap a plain ``fn(path, param) -> bool`` (or return a Predicate unchanged).
+
+    Args:
+      fn: a function ``(path, param) -> bool`` (``path`` the "/"-joined
+        string), or a :class:`Predicate`.
+    """
     if isinstance(fn, Predicate):
         return fn
     if not callable(fn):
@@ -155,6 +164,10 @@ def by_path(*patterns: str, syntax: str = "regex") -> Predicate:
 
     See :func:`compile_pattern` for the ``regex`` (full match) and ``glob``
     syntaxes; use ``(?i)`` for a case-insensitive regex.
+
+    Args:
+      *patterns: one or more path patterns.
+      syntax: ``"regex"`` (default, full match) or ``"glob"``.
     """
     if not patterns:
         raise ValueError("by_path needs at least one pattern, got patterns=().")
@@ -173,6 +186,12 @@ def by_ndim(
 
     ``by_ndim(2)`` selects matrices; ``by_ndim(at_least=2)`` every parameter
     with two or more axes.
+
+    Args:
+      *ndims: the accepted numbers of axes (none given: only the bounds
+        apply; ndims or a bound is required).
+      at_least: the smallest accepted number of axes, or None.
+      at_most: the largest accepted number of axes, or None.
 
     Example:
       >>> import jax.numpy as jnp, tsx

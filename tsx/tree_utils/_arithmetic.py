@@ -36,34 +36,66 @@ __all__ = [
 
 
 def tree_add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
-    """Leaf-wise ``x + y (+ ...)``."""
+    """Leaf-wise ``x + y (+ ...)``.
+
+    Args:
+      tree_x: a tree of arrays.
+      tree_y: a tree with the same structure.
+      *other_trees: more trees with the same structure, added too.
+    """
     return jax.tree.map(
         lambda *xs: functools.reduce(operator.add, xs), tree_x, tree_y, *other_trees
     )
 
 
 def tree_sub(tree_x: Any, tree_y: Any) -> Any:
-    """Leaf-wise ``x - y``."""
+    """Leaf-wise ``x - y``.
+
+    Args:
+      tree_x: a tree of arrays.
+      tree_y: a tree with the same structure.
+    """
     return jax.tree.map(operator.sub, tree_x, tree_y)
 
 
 def tree_mul(tree_x: Any, tree_y: Any) -> Any:
-    """Leaf-wise ``x * y``."""
+    """Leaf-wise ``x * y``.
+
+    Args:
+      tree_x: a tree of arrays.
+      tree_y: a tree with the same structure.
+    """
     return jax.tree.map(operator.mul, tree_x, tree_y)
 
 
 def tree_div(tree_x: Any, tree_y: Any) -> Any:
-    """Leaf-wise ``x / y``."""
+    """Leaf-wise ``x / y``.
+
+    Args:
+      tree_x: a tree of arrays.
+      tree_y: a tree with the same structure.
+    """
     return jax.tree.map(operator.truediv, tree_x, tree_y)
 
 
 def tree_scale(scalar: jax.typing.ArrayLike, tree: Any) -> Any:
-    """``scalar * x`` for every leaf."""
+    """``scalar * x`` for every leaf.
+
+    Args:
+      scalar: a number (or 0-d array).
+      tree: a tree of arrays.
+    """
     return jax.tree.map(lambda x: scalar * x, tree)
 
 
 def tree_add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
-    """``x + scalar * y`` leaf-wise."""
+    """``x + scalar * y`` leaf-wise.
+
+    Args:
+      tree_x: a tree of arrays.
+      scalar: a number (or 0-d array).
+      tree_y: a tree with ``tree_x``'s structure.
+    """
     return jax.tree.map(lambda x, y: x + scalar * y, tree_x, tree_y)
 
 
@@ -73,7 +105,15 @@ def _leaf_vdot(a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def tree_vdot(tree_x: Any, tree_y: Any) -> jax.Array:
-    """Inner product ``sum_i vdot(x_i, y_i)`` (conjugating ``x`` if complex)."""
+    """Inner product ``sum_i vdot(x_i, y_i)`` (conjugating ``x`` if complex).
+
+    Args:
+      tree_x: a tree of arrays.
+      tree_y: a tree with the same structure.
+
+    Returns:
+      A scalar.
+    """
     parts = jax.tree.leaves(jax.tree.map(_leaf_vdot, tree_x, tree_y))
     return (
         functools.reduce(operator.add, parts, jnp.array(0.0))
@@ -88,6 +128,11 @@ def tree_sum(tree: Any, associative_reduction: bool = False) -> Any:
     With ``associative_reduction=True`` the per-leaf sums are added as a
     balanced tree (``jax.tree.reduce_associative``), which compiles faster for
     trees with many leaves; the result may differ in the last bits.
+
+    Args:
+      tree: a tree of arrays.
+      associative_reduction: add the per-leaf sums as a balanced tree
+        instead of left to right.
     """
     sums = jax.tree.map(jnp.sum, tree)
     if associative_reduction:
@@ -100,35 +145,58 @@ def tree_all_finite(tree: Any) -> jax.Array:
 
     One reduction per leaf, combined with ``&``; XLA fuses them into the
     kernels that produce the leaves where it can. True for an empty tree.
+
+    Args:
+      tree: a tree of arrays (integer and boolean leaves count as finite).
     """
     flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
     return functools.reduce(jnp.logical_and, flags, jnp.asarray(True))
 
 
 def tree_max(tree: Any) -> jax.Array:
-    """The largest element over all leaves (``-inf`` for an empty tree)."""
+    """The largest element over all leaves (``-inf`` for an empty tree).
+
+    Args:
+      tree: a tree of arrays.
+    """
     maxes = jax.tree.leaves(jax.tree.map(jnp.max, tree))
     return functools.reduce(jnp.maximum, maxes, jnp.array(-jnp.inf))
 
 
 def tree_min(tree: Any) -> jax.Array:
-    """The smallest element over all leaves (``inf`` for an empty tree)."""
+    """The smallest element over all leaves (``inf`` for an empty tree).
+
+    Args:
+      tree: a tree of arrays.
+    """
     mins = jax.tree.leaves(jax.tree.map(jnp.min, tree))
     return functools.reduce(jnp.minimum, mins, jnp.array(jnp.inf))
 
 
 def tree_size(tree: Any) -> int:
-    """Total number of elements."""
+    """Total number of elements.
+
+    Args:
+      tree: a tree of arrays.
+    """
     return sum(jnp.size(x) for x in jax.tree.leaves(tree))
 
 
 def tree_conj(tree: Any) -> Any:
-    """Complex conjugate of every leaf."""
+    """Complex conjugate of every leaf.
+
+    Args:
+      tree: a tree of arrays.
+    """
     return jax.tree.map(jnp.conj, tree)
 
 
 def tree_real(tree: Any) -> Any:
-    """Real part of every leaf."""
+    """Real part of every leaf.
+
+    Args:
+      tree: a tree of arrays.
+    """
     return jax.tree.map(jnp.real, tree)
 
 
@@ -145,6 +213,12 @@ def tree_norm(
 
     ``ord`` is 2 (default, also ``None``), 1, or ``inf`` (``"inf"``,
     ``"infinity"``); ``squared=True`` returns the norm squared.
+
+    Args:
+      tree: a tree of arrays.
+      ord: 2 (default, also None), 1, or infinity (``jnp.inf``, ``"inf"``,
+        ``"infinity"``).
+      squared: return the norm squared.
     """
     if ord is None or ord == 2:
         sq = tree_sum(jax.tree.map(_abs_squared, tree))
@@ -159,17 +233,32 @@ def tree_norm(
 
 
 def tree_batch_shape(tree: Any, shape: tuple[int, ...] = ()) -> Any:
-    """Broadcast every leaf to have leading dimensions ``shape``."""
+    """Broadcast every leaf to have leading dimensions ``shape``.
+
+    Args:
+      tree: a tree of arrays.
+      shape: the leading dimensions to add (default ``()``: unchanged).
+    """
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (*shape, *jnp.shape(x))), tree)
 
 
 def tree_zeros_like(tree: Any, dtype: jax.typing.DTypeLike | None = None) -> Any:
-    """A tree of zeros shaped like ``tree`` (optionally of another dtype)."""
+    """A tree of zeros shaped like ``tree`` (optionally of another dtype).
+
+    Args:
+      tree: a tree of arrays.
+      dtype: the leaves' dtype (default: each leaf's own).
+    """
     return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
 
 
 def tree_ones_like(tree: Any, dtype: jax.typing.DTypeLike | None = None) -> Any:
-    """A tree of ones shaped like ``tree``."""
+    """A tree of ones shaped like ``tree``.
+
+    Args:
+      tree: a tree of arrays.
+      dtype: the leaves' dtype (default: each leaf's own).
+    """
     return jax.tree.map(lambda x: jnp.ones_like(x, dtype=dtype), tree)
 
 
@@ -178,7 +267,13 @@ def tree_full_like(
     fill_value: jax.typing.ArrayLike,
     dtype: jax.typing.DTypeLike | None = None,
 ) -> Any:
-    """A tree shaped like ``tree`` filled with ``fill_value``."""
+    """A tree shaped like ``tree`` filled with ``fill_value``.
+
+    Args:
+      tree: a tree of arrays.
+      fill_value: the value of every element.
+      dtype: the leaves' dtype (default: each leaf's own).
+    """
     return jax.tree.map(lambda x: jnp.full_like(x, fill_value, dtype=dtype), tree)
 
 
@@ -187,12 +282,24 @@ def tree_clip(
     min_value: jax.typing.ArrayLike | None = None,
     max_value: jax.typing.ArrayLike | None = None,
 ) -> Any:
-    """Clip every element to ``[min_value, max_value]`` (either may be None)."""
+    """Clip every element to ``[min_value, max_value]`` (either may be None).
+
+    Args:
+      tree: a tree of arrays.
+      min_value: the lower bound, or None for none.
+      max_value: the upper bound, or None for none.
+    """
     return jax.tree.map(lambda x: jnp.clip(x, min_value, max_value), tree)
 
 
 def tree_where(condition: jax.typing.ArrayLike, tree_x: Any, tree_y: Any) -> Any:
-    """Leaf-wise ``where(condition, x, y)``."""
+    """Leaf-wise ``where(condition, x, y)``.
+
+    Args:
+      condition: a scalar boolean (or one broadcastable to every leaf).
+      tree_x: the tree taken where ``condition`` is True.
+      tree_y: the tree taken elsewhere, with ``tree_x``'s structure.
+    """
     return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
 
 
@@ -203,7 +310,14 @@ def tree_allclose(
     atol: jax.typing.ArrayLike = 1e-8,
     equal_nan: bool = False,
 ) -> bool:
-    """True when both trees have one structure and every leaf pair is close."""
+    """True when both trees have one structure and every leaf pair is close.
+
+    Args:
+      a: a tree of arrays.
+      b: another tree.
+      rtol: relative tolerance, as in ``numpy.allclose``.
+      atol: absolute tolerance.
+    """
     if jax.tree.structure(a) != jax.tree.structure(b):
         return False
     close = jax.tree.map(

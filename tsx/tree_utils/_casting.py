@@ -12,14 +12,24 @@ __all__ = ["tree_cast", "tree_cast_like", "tree_dtype"]
 
 
 def tree_cast(tree: Any, dtype: jax.typing.DTypeLike | None) -> Any:
-    """Cast every leaf to ``dtype``; ``None`` leaves the tree unchanged."""
+    """Cast every leaf to ``dtype``; ``None`` leaves the tree unchanged.
+
+    Args:
+      tree: a tree of arrays.
+      dtype: the target dtype, or None to leave the tree as it is.
+    """
     if dtype is None:
         return tree
     return jax.tree.map(lambda x: jnp.asarray(x).astype(dtype), tree)
 
 
 def tree_cast_like(tree: Any, other_tree: Any) -> Any:
-    """Cast each leaf of ``tree`` to the dtype of its match in ``other_tree``."""
+    """Cast each leaf of ``tree`` to the dtype of its match in ``other_tree``.
+
+    Args:
+      tree: a tree of arrays.
+      other_tree: a tree with the same structure whose dtypes are taken.
+    """
 
     def one(x, y):
         return x if x is None else jnp.asarray(x).astype(jnp.asarray(y).dtype)
@@ -47,6 +57,12 @@ def tree_dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
     promotion order (``a <= b`` when ``a`` promotes to ``b``: bfloat16 and
     float16 are both below float32, but not comparable with each other). An
     empty tree has JAX's default float dtype.
+
+    Args:
+      tree: a tree of arrays.
+      mixed_dtype_handler: what to do when leaves differ: None raises,
+        ``"promote"`` returns the promoted dtype, ``"highest"`` / ``"lowest"``
+        the widest / narrowest.
     """
     dtypes = [jnp.asarray(x).dtype for x in jax.tree.leaves(tree)]
     if not dtypes:

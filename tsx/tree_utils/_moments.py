@@ -34,7 +34,14 @@ def _is_none(x: Any) -> bool:
 
 
 def tree_update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
-    """``(1 - decay) g**order + decay m`` for every leaf (``None`` stays None)."""
+    """``(1 - decay) g**order + decay m`` for every leaf (``None`` stays None).
+
+    Args:
+      updates: the gradients ``g``.
+      moments: the previous moments ``m``.
+      decay: ``decay`` in ``[0, 1]``.
+      order: the power of ``g`` (1 for the mean, 2 for the second moment).
+    """
 
     def one(g, m):
         if g is None:
@@ -47,7 +54,14 @@ def tree_update_moment(updates: Any, moments: Any, decay: Any, order: int) -> An
 def tree_update_infinity_moment(
     updates: Any, moments: Any, decay: Any, eps: Any
 ) -> Any:
-    """``max(|g| + eps, decay m)``: the decayed infinity norm used by Adamax."""
+    """``max(|g| + eps, decay m)``: the decayed infinity norm used by Adamax.
+
+    Args:
+      updates: the gradients ``g``.
+      moments: the previous moments ``m``.
+      decay: ``decay`` in ``[0, 1]``.
+      eps: added to ``|g|``.
+    """
 
     def one(g, m):
         if g is None:
@@ -60,7 +74,14 @@ def tree_update_infinity_moment(
 def tree_update_moment_per_elem_norm(
     updates: Any, moments: Any, decay: Any, order: int
 ) -> Any:
-    """EMA of ``|g|**order``; for complex ``g`` uses ``|g|^2 = g conj(g)``."""
+    """EMA of ``|g|**order``; for complex ``g`` uses ``|g|^2 = g conj(g)``.
+
+    Args:
+      updates: the gradients ``g``.
+      moments: the previous moments.
+      decay: ``decay`` in ``[0, 1]``.
+      order: the power of ``|g|``.
+    """
 
     def power(g):
         if not jnp.iscomplexobj(g):
@@ -96,6 +117,11 @@ def tree_running_mean(mean: Any, value: Any, count: jax.typing.ArrayLike) -> Any
     count`` (so ``count = 0`` gives ``g``). The accumulator never holds a sum
     ``n`` times larger than its terms (which could overflow in low precision).
     Each result has the dtype of its ``mean`` leaf.
+
+    Args:
+      mean: the mean of the first ``count`` values (a tree).
+      value: the next value, with ``mean``'s structure.
+      count: how many values ``mean`` averages (>= 0).
     """
 
     def one(m, g):
