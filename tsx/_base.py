@@ -132,6 +132,9 @@ def is_extra_args_transformation(tx: Any) -> bool:
 
     Recognises tsx's class and any class of the same name (Optax's), so the
     two libraries' transformations compose without importing each other.
+
+    Args:
+      tx: any object.
     """
     return isinstance(tx, GradientTransformationExtraArgs) or any(
         cls.__name__ == "GradientTransformationExtraArgs" for cls in type(tx).__mro__

@@ -30,6 +30,10 @@ def scale_gradient(inputs: Any, scale: float) -> Any:
 
     For ``y = scale_gradient(x, s)``: ``y = x`` and ``dL/dx = s * dL/dy``. A
     scale of exactly 0 is ``jax.lax.stop_gradient``.
+
+    Args:
+      inputs: an array or a tree of arrays.
+      scale: the factor applied to the gradient (0 stops it).
     """
     if isinstance(scale, (int, float)) and scale == 0.0:
         return jax.lax.stop_gradient(inputs)

@@ -349,5 +349,13 @@ class MultiNormalDiagFromLogScale:
 def multi_normal(
     loc: jax.typing.ArrayLike, log_scale: jax.typing.ArrayLike
 ) -> MultiNormalDiagFromLogScale:
-    """A diagonal multivariate normal from its mean and log standard deviation."""
+    """A diagonal multivariate normal from its mean and log standard deviation.
+
+    Args:
+      loc: the mean.
+      log_scale: the log standard deviation, shaped like ``loc``.
+
+    Returns:
+      A :class:`MultiNormalDiagFromLogScale` with ``sample`` and ``log_prob``.
+    """
     return MultiNormalDiagFromLogScale(loc=loc, log_scale=log_scale)

@@ -64,6 +64,9 @@ def split_real_and_imaginary(inner: GradientTransformation) -> GradientTransform
 
     The inner state is built on (and keeps) the split structure, so a moment
     of a complex leaf is a ``SplitRealAndImaginaryArrays`` pair.
+
+    Args:
+      inner: the transformation to run on the real and imaginary parts.
     """
 
     def init_fn(params):

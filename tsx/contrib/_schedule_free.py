@@ -91,6 +91,13 @@ def schedule_free_eval_params(state: OptState, params: Any) -> Any:
     ``state`` is a :class:`ScheduleFreeState` (or a state with ``b1`` and
     ``z``, e.g. from ``inject_hyperparams``) and ``params`` the :math:`y`
     the training loop holds.
+
+    Args:
+      state: the optimizer state holding ``b1`` and ``z``.
+      params: the training iterate :math:`y`.
+
+    Returns:
+      The evaluation parameters :math:`x`, shaped like ``params``.
     """
     b1 = getattr(state, "b1", None)
     z = getattr(state, "z", None)

@@ -133,6 +133,14 @@ def ctc_loss(
     See :func:`ctc_loss_with_forward_probs` for the arguments and the
     recursion.
 
+    Args:
+      logits: ``[B, T, K]`` unnormalised log-probabilities over ``K`` classes.
+      logit_paddings: ``[B, T]``, 1.0 at padded frames, 0.0 elsewhere.
+      labels: ``[B, N]`` integer labels.
+      label_paddings: ``[B, N]``, 1.0 at padded labels, 0.0 elsewhere.
+      blank_id: the class index of the blank (default 0).
+      log_epsilon: the log-probability used for impossible transitions.
+
     Returns:
       the ``[B]`` losses.
     """

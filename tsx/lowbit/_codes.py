@@ -225,7 +225,11 @@ def quantize(x: jax.Array, bits: int, block_size: int = 256) -> QuantizedArray:
 
 
 def dequantize(q: QuantizedArray) -> jax.Array:
-    """Decode a :class:`QuantizedArray` to an array of its shape and dtype."""
+    """Decode a :class:`QuantizedArray` to an array of its shape and dtype.
+
+    Args:
+      q: the encoded array.
+    """
     if q.bits == 16:
         return q.codes.astype(q.dtype)
     k = _split(q.shape, q.block_size)

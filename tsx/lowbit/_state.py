@@ -172,6 +172,11 @@ def quantized_state(
 
 
 def state_bytes(state: Any) -> int:
-    """Bytes held by the arrays of an optimizer state, compressed leaves included."""
+    """Bytes held by the arrays of an optimizer state, compressed leaves included.
+
+    Args:
+      state: an optimizer state (or any tree); leaves without a dtype are not
+        counted.
+    """
     arrays = [x for x in jax.tree.leaves(state) if hasattr(x, "dtype")]
     return sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize for x in arrays)

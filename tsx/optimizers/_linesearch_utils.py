@@ -74,6 +74,9 @@ def value_and_grad_from_state(
     Raises:
       ValueError: if the state holds no ``value`` or no ``grad``.
       KeyError: if it holds several.
+
+    Args:
+      value_fn: the objective ``value_fn(params, *args, **kwargs) -> scalar``.
     """
 
     def _value_and_grad(

@@ -188,6 +188,12 @@ def unitwise_clip(
     ``grad * max_norm / max(g_norm, div_eps)``. The three arrays must have
     the same shape (as :func:`unitwise_norm` returns). ``div_eps`` only
     guards the division; it is not a clipping threshold.
+
+    Args:
+      g_norm: the unit-wise norms of ``grad``.
+      max_norm: the unit-wise limits, shaped like ``g_norm``.
+      grad: the gradient.
+      div_eps: the smallest divisor (default 1e-6).
     """
     scaled = grad * (max_norm / jnp.maximum(g_norm, div_eps))
     for name, other in (("max_norm", max_norm), ("grad", grad)):

@@ -149,6 +149,12 @@ def measure_with_ema(
     member of :func:`monitor`. The average is shaped like
     ``measure(params)``.
 
+    Args:
+      measure: a function ``updates -> tree`` (its structure fixed).
+      decay: the EMA's decay in ``[0, 1)``.
+      debias: divide by ``1 - decay^t`` (default True).
+      accumulator_dtype: the average's dtype (default: the measurement's).
+
     Returns:
       ``chain(stateless measure, ema)``; its state is ``(EmptyState(), EmaState)``.
     """

@@ -72,6 +72,11 @@ def skip_not_finite(
 
     Returns ``(should_skip, {"should_skip": ..., "num_not_finite": n})`` with
     ``n`` the number of non-finite elements over all leaves.
+
+    Args:
+      updates: the mini-step's updates.
+      gradient_step: the mini-step's index (unused).
+      params: the params (unused).
     """
     del gradient_step, params
     counts = [jnp.sum(~jnp.isfinite(u)) for u in jax.tree.leaves(updates)]
@@ -91,6 +96,12 @@ def skip_large_updates(
     A NaN norm also skips. Bind ``max_squared_norm`` with
     :func:`functools.partial` to get a :class:`ShouldSkipUpdateFunction`.
     Returns ``(should_skip, {"should_skip": ..., "norm_squared": ...})``.
+
+    Args:
+      updates: the mini-step's updates.
+      gradient_step: the mini-step's index (unused).
+      params: the params (unused).
+      max_squared_norm: the threshold on the squared global norm.
     """
     del gradient_step, params
     norm_sq = tu.tree_norm(updates, squared=True)
