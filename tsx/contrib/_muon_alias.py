@@ -1,8 +1,8 @@
 """``muon.muon(..., momentum=...)``: the usage guide's spelling of Muon.
 
-The Optax usage guide that users arrive with writes::
+The Optax usage guide that users arrive with imports ``muon`` from
+``optax.contrib`` and writes::
 
-    from optax.contrib import muon
     muon_tx = muon.muon(learning_rate=..., momentum=0.95, nesterov=True, ns_steps=5)
 
 as if ``muon`` were a module, and calls the momentum decay ``momentum`` where
