@@ -217,9 +217,7 @@ def quantize(x: jax.Array, bits: int, block_size: int = 256) -> QuantizedArray:
     if bits == 4:
         codes = _pack4(q)
     else:
-        q = q.astype(jnp.uint8)
-        k = _split(x.shape, block_size)
-        codes = _unblocks(q, row, (*x.shape[:k], row)).reshape(x.shape)
+        codes = _unblocks(q.astype(jnp.uint8), row, x.shape)
     scales = jnp.where(signed, -absmax, absmax)[..., 0]
     return QuantizedArray(codes, scales, x.shape, x.dtype, bits, block_size)
 
@@ -232,12 +230,11 @@ def dequantize(q: QuantizedArray) -> jax.Array:
     """
     if q.bits == 16:
         return q.codes.astype(q.dtype)
-    k = _split(q.shape, q.block_size)
-    row = math.prod(q.shape[k:])
+    row = math.prod(q.shape[_split(q.shape, q.block_size) :])
     if q.bits == 4:
         blocks = _unpack4(q.codes, min(q.block_size, row))
     else:
-        blocks, _ = _blocks(q.codes.reshape(*q.shape[:k], row), q.block_size)
+        blocks, _ = _blocks(q.codes, q.block_size)
     c = blocks.astype(jnp.float32)
     scale = q.scales[..., None]
     half = 2 ** (q.bits - 1) - 1
