@@ -186,32 +186,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     writer = metric_writers.create_default_writer(
         workdir, just_logging=jax.process_index() > 0
     )
-    checkpoints = tsx.training.CheckpointManager(
+    with tsx.training.CheckpointManager(
         workdir / "checkpoints", max_to_keep=config.max_checkpoints_to_keep
-    )
-    if checkpoints.latest_step() is not None:
-        state = checkpoints.restore(state)  # the newest step that verifies
-        logging.info("Resumed at step %d.", state.step)
-    else:
-        writer.write_hparams(config.to_dict())
-    progress = periodic_actions.ReportProgress(
-        num_train_steps=config.num_epochs * steps_per_epoch,
-        writer=writer,
-        every_steps=steps_per_epoch,
-        every_secs=None,
-    )
-    history = []
-    for epoch in range(int(state.step) // steps_per_epoch + 1, config.num_epochs + 1):
-        state, step, record = train_epoch(
-            state, data["train"], config, epoch, learning_rate, writer, progress
+    ) as checkpoints:  # leaving the block, even by an error, finishes saving
+        if checkpoints.latest_step() is not None:
+            state = checkpoints.restore(state)  # the newest step that verifies
+            logging.info("Resumed at step %d.", state.step)
+        else:
+            writer.write_hparams(config.to_dict())
+        progress = periodic_actions.ReportProgress(
+            num_train_steps=config.num_epochs * steps_per_epoch,
+            writer=writer,
+            every_steps=steps_per_epoch,
+            every_secs=None,
         )
-        with progress.timed("eval"):
-            record |= evaluate(state, data["test"], config.eval_batch_size)
-        writer.write_scalars(step, record)
-        history.append({"epoch": epoch, **record})
-        scores = ", ".join(f"{k} {v:.4f}" for k, v in record.items())
-        logging.info("epoch %d/%d: %s", epoch, config.num_epochs, scores)
-        checkpoints.save(epoch, state)
-    checkpoints.close()
+        history = []
+        for epoch in range(
+            int(state.step) // steps_per_epoch + 1, config.num_epochs + 1
+        ):
+            state, step, record = train_epoch(
+                state, data["train"], config, epoch, learning_rate, writer, progress
+            )
+            with progress.timed("eval"):
+                record |= evaluate(state, data["test"], config.eval_batch_size)
+            writer.write_scalars(step, record)
+            history.append({"epoch": epoch, **record})
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in record.items())
+            logging.info("epoch %d/%d: %s", epoch, config.num_epochs, scores)
+            checkpoints.save(epoch, state)
     writer.close()
     return state, history
