@@ -26,6 +26,7 @@ from tsx import (
     projections,
     schedules,
     second_order,
+    sharding,
     transforms,
     tree,
     tree_utils,

@@ -32,6 +32,7 @@ from tsx import numerics
 from tsx._base import GradientTransformation, OptState, Params, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.optimizers._adam import scale_by_adam
+from tsx.sharding._placement import map_matrices
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
 from tsx.validation import (
@@ -210,29 +211,25 @@ def scale_by_galore(
         refresh = (state.count % update_proj_gap) == 0
         dim_nums = dim_nums_for(updates)
 
+        def projected(item, key):
+            # On the whole matrix; the SVD in float32 whatever the dtype.
+            g2, old = item
+            r, left = key
+
+            def fresh():
+                u, _, vh = jnp.linalg.svd(g2.astype(jnp.float32), full_matrices=False)
+                return (u[:, :r] if left else vh[:r, :].T).astype(g2.dtype)
+
+            projector = jax.lax.cond(refresh, fresh, lambda: old)
+            return (projector.T @ g2 if left else g2 @ projector), projector
+
         def project(g, old, dn):
             if dn is None:
                 return g, old
             to_matrix, _ = _matrix_view(g, dn)
             g2 = to_matrix(g)
             m, n = g2.shape
-            r = min(rank, m, n)
-            # The SVD runs in float32 whatever the gradient dtype.
-            if m >= n:
-
-                def left():
-                    u = jnp.linalg.svd(g2.astype(jnp.float32), full_matrices=False)[0]
-                    return u[:, :r].astype(g.dtype)
-
-                projector = jax.lax.cond(refresh, left, lambda: old)
-                return projector.T @ g2, projector
-
-            def right():
-                vh = jnp.linalg.svd(g2.astype(jnp.float32), full_matrices=False)[2]
-                return vh[:r, :].T.astype(g.dtype)
-
-            projector = jax.lax.cond(refresh, right, lambda: old)
-            return g2 @ projector, projector
+            return map_matrices(projected, [(g2, old)], [(min(rank, m, n), m >= n)])[0]
 
         def project_back(low, projector, g, dn):
             if dn is None:

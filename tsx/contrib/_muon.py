@@ -44,6 +44,7 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.optimizers._adam import adamw
+from tsx.sharding._placement import map_matrices
 from tsx.transforms._masking import MaskedNode
 from tsx.transforms._partition import partition
 from tsx.transforms._scaling import scale_by_learning_rate
@@ -421,10 +422,14 @@ def scale_by_muon(
                 m, state.ns_coeffs, ns_steps, preconditioning, eps, dn
             )
 
-        if dim_nums is None:
-            new_updates = jax.tree.map(lambda m: orth(m, None), mu_hat)
-        else:
-            new_updates = jax.tree.map(orth, mu_hat, dim_nums, is_leaf=_is_dim_nums)
+        # Whole matrices, split over devices inside distribute_matrix_work.
+        leaves, treedef = jax.tree.flatten(mu_hat)
+        keys = (
+            [None] * len(leaves)
+            if dim_nums is None
+            else treedef.flatten_up_to(dim_nums)
+        )
+        new_updates = treedef.unflatten(map_matrices(orth, leaves, keys))
         if adaptive:
             new_updates = jax.tree.map(
                 lambda m, o: jnp.sum(m.conj() * o) * o, mu_hat, new_updates

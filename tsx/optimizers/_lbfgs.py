@@ -132,8 +132,10 @@ def scale_by_lbfgs(
     """
 
     def init_fn(params: Params) -> ScaleByLBFGSState:
+        # Broadcast zeros_like: each slot keeps its parameter's layout.
         stacked = jax.tree.map(
-            lambda x: jnp.zeros((memory_size, *x.shape), dtype=x.dtype), params
+            lambda x: jnp.broadcast_to(jnp.zeros_like(x), (memory_size, *x.shape)),
+            params,
         )
         return ScaleByLBFGSState(
             count=jnp.asarray(0, dtype=jnp.int32),

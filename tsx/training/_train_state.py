@@ -16,6 +16,7 @@ for in :meth:`TrainState.create`:
 ``ema_decay=`` (+ warm-up,   ``ema``                          ParamsEMA
 ``ema_every=``)
 ``telemetry=True``           ``telemetry``                    step_telemetry
+``zero_axis=``               ``layout`` (static)              tsx.sharding layout
 ===========================  ===============================  ==================
 
 One call of :meth:`TrainState.apply_gradients` with gradient ``g`` is a
@@ -31,6 +32,11 @@ pipeline of these pieces:
 4. ``step`` counts applied updates; the EMA moves on applied updates with
    ``step % ema_every == 0``;
 5. telemetry records the step's scalars.
+
+With ``zero_axis`` (ZeRO-1), the gradient and params enter the optimizer split
+over that mesh axis (XLA reduce-scatters the gradient), the optimizer state
+and EMA are stored split, and the new params are gathered back to the
+layout they came in (:mod:`tsx.sharding`).
 
 Everything that changes is a pytree leaf and the configuration is static,
 so the state jits, donates, shards and checkpoints (Orbax) like Flax's.
@@ -52,6 +58,7 @@ from flax.training import train_state
 
 from tsx import tree_utils as tu
 from tsx._update import apply_updates
+from tsx.sharding._layout import Layout
 from tsx.training._accumulation import AccumulateSteps, GradientAccumulation
 from tsx.training._ema import EmaWarmup, ParamsEMA
 from tsx.training._loss_scale import DynamicLossScale, value_and_grad
@@ -169,6 +176,7 @@ class TrainState(train_state.TrainState, kw_only=True):
     ema: ParamsEMA | None = struct.field(default_factory=_none)
     telemetry: dict[str, jax.Array] | None = struct.field(default_factory=_none)
     update_applied: Any = struct.field(default_factory=_none)
+    layout: Layout | None = struct.field(pytree_node=False, default=None)
 
     @classmethod
     def create(
@@ -185,6 +193,7 @@ class TrainState(train_state.TrainState, kw_only=True):
         loss_scale: DynamicLossScale | None = None,
         skip_nonfinite: bool = False,
         telemetry: bool = False,
+        zero_axis: str | None = None,
         **kwargs: Any,
     ) -> TrainState:
         """A new state with ``step=0`` and ``opt_state = tx.init(params)``.
@@ -209,6 +218,12 @@ class TrainState(train_state.TrainState, kw_only=True):
             2-core CPU, ResNet-50's AdamW step goes from 12 to 75 ms
             (``benchmarks/README.md``), ~3% of its whole training step.
           telemetry: record each step's scalars in ``telemetry``.
+          zero_axis: a mesh axis (usually the data-parallel one) to split the
+            optimizer state, the EMA and the accumulated gradient over
+            (ZeRO-1, :mod:`tsx.sharding`); the params keep their own
+            shardings, which must be ``NamedSharding`` s on one mesh (or call
+            ``create`` inside ``with jax.set_mesh(mesh):``). Numbers equal the
+            unsplit state's within float32 rounding.
           **kwargs: other fields (for subclasses), as in Flax.
         """
         check("TrainState.create", "skip_nonfinite", skip_nonfinite, BOOL)
@@ -222,12 +237,17 @@ class TrainState(train_state.TrainState, kw_only=True):
         trainable, _ = _split_fp8(params)
         guarded = skip_nonfinite or loss_scale is not None
         accumulation = GradientAccumulation.create(trainable, accumulate_steps)
-        return cls(
+        layout = None
+        if zero_axis is not None:
+            layout = Layout.of(trainable, zero_axis=zero_axis, who="TrainState.create")
+        state = cls(
             step=jnp.zeros([], jnp.int32),
             apply_fn=apply_fn,
             params=params,
             tx=tx,
-            opt_state=tx.init(trainable),
+            opt_state=tx.init(trainable)
+            if layout is None
+            else layout.init(tx, trainable),
             batch_stats=batch_stats,
             accumulation=accumulation,
             guard=NonFiniteGuard.create(loss_scale) if guarded else None,
@@ -242,8 +262,10 @@ class TrainState(train_state.TrainState, kw_only=True):
             update_applied=jnp.asarray(False)
             if guarded or accumulation is not None
             else None,
+            layout=layout,
             **kwargs,
         )
+        return state.replace(**state._placed(ema=state.ema, accumulation=accumulation))
 
     def apply_gradients(
         self,
@@ -316,7 +338,7 @@ class TrainState(train_state.TrainState, kw_only=True):
             update_applied=applied,
         )
         # Explicit keyword fields win, as in Flax's apply_gradients.
-        new_state = self.replace(**{**fields, **kwargs})
+        new_state = self.replace(**{**self._placed(**fields), **kwargs})
         if not return_telemetry:
             return new_state
         _warn_deprecated("apply_gradients(return_telemetry=True)", _USE_TELEMETRY)
@@ -330,11 +352,64 @@ class TrainState(train_state.TrainState, kw_only=True):
             return batch_stats
         return tu.tree_where(tu.tree_all_finite(grads), batch_stats, self.batch_stats)
 
+    def shardings(self) -> TrainState:
+        """This state with a ``NamedSharding`` in place of every array.
+
+        For ``jax.jit(..., out_shardings=state.shardings())`` and for the
+        target of a checkpoint restore (works on ``jax.eval_shape``'s
+        abstract states too). Needs ``create(..., zero_axis=...)``, which
+        records the layout: params as given, optimizer state, EMA and
+        accumulated gradient split over ``zero_axis``, the rest replicated.
+        """
+        if self.layout is None:
+            raise ValueError(
+                "TrainState.shardings() needs the layout that "
+                "TrainState.create(..., zero_axis=...) records; this state has "
+                "none. Use tsx.sharding.state_shardings for the optimizer state."
+            )
+        split = ("opt_state", "ema", "accumulation")
+        return self.replace(
+            **{
+                f.name: self.layout.shardings(
+                    getattr(self, f.name), split=f.name in split
+                )
+                for f in dataclasses.fields(self)
+                if f.metadata.get("pytree_node", True)
+            }
+        )
+
+    def _placed(self, **fields: Any) -> dict[str, Any]:
+        """``fields`` in the layout: params as given, the rest split (ZeRO)."""
+        if self.layout is None:
+            return fields
+        split = ("opt_state", "ema", "accumulation")
+        return {
+            name: self.layout.place(value, split=name in split)
+            if name in split or name == "params"
+            else value
+            for name, value in fields.items()
+        }
+
+    def _update(self, g: Any, opt_state: Any, params: Any) -> tuple[Any, Any, Any]:
+        """``(new params, new opt_state, updates)`` of one optimizer step.
+
+        With a layout (``zero_axis``), computed on shards: see
+        :meth:`tsx.sharding.Layout.split_update`.
+        """
+
+        def update(g: Any, opt_state: Any, params: Any) -> tuple[Any, Any, Any]:
+            updates, new_opt_state = self.tx.update(g, opt_state, params)
+            new_params = _like(apply_updates(params, updates), params)
+            return new_params, _like(new_opt_state, opt_state), updates
+
+        if self.layout is None:
+            return update(g, opt_state, params)
+        return self.layout.split_update(update, g, opt_state, params)
+
     def _proposal(self, g: Any, params: Any) -> tuple[Any, Any]:
         """What an optimizer step would store: ``(new params, new opt_state)``."""
-        updates, new_opt_state = self.tx.update(g, self.opt_state, params)
-        new_params = apply_updates(params, updates)
-        return _like(new_params, params), _like(new_opt_state, self.opt_state)
+        new_params, new_opt_state, _ = self._update(g, self.opt_state, params)
+        return new_params, new_opt_state
 
     def _optimizer_step(
         self, g: Any, params: Any, run: jax.Array, measure: bool
@@ -346,11 +421,9 @@ class TrainState(train_state.TrainState, kw_only=True):
         """
 
         def step(operands):
-            g, opt_state, p = operands
-            updates, new_opt_state = self.tx.update(g, opt_state, p)
+            new_p, new_opt_state, updates = self._update(*operands)
             norm = float32_norm(updates) if measure else jnp.zeros([], jnp.float32)
-            new_p = apply_updates(p, updates)
-            return _like(new_p, p), _like(new_opt_state, opt_state), norm
+            return new_p, new_opt_state, norm
 
         def keep(operands):
             _, opt_state, p = operands

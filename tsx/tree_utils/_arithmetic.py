@@ -8,6 +8,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+
+from tsx.sharding._placement import explicit_spec
 
 __all__ = [
     "tree_add",
@@ -101,7 +104,16 @@ def tree_add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> An
 
 def _leaf_vdot(a: jax.Array, b: jax.Array) -> jax.Array:
     # Full precision: on TPUs/GPUs the default matmul precision is lower.
-    return jnp.vdot(jnp.ravel(a), jnp.ravel(b), precision=jax.lax.Precision.HIGHEST)
+    highest = jax.lax.Precision.HIGHEST
+    spec = explicit_spec(a) or explicit_spec(b)
+    if spec is None:
+        return jnp.vdot(jnp.ravel(a), jnp.ravel(b), precision=highest)
+    # Explicitly sharded: flattening would need a layout for the result, and
+    # the contraction one for its output (a replicated scalar).
+    a, b = (jax.sharding.reshard(x, spec) for x in (a, b))
+    return jnp.tensordot(
+        jnp.conj(a), b, axes=a.ndim, precision=highest, out_sharding=P()
+    )
 
 
 def tree_vdot(tree_x: Any, tree_y: Any) -> jax.Array:

@@ -1,0 +1,245 @@
+"""Moving arrays between shardings, on Auto and on Explicit meshes alike.
+
+JAX has two kinds of mesh axes. On an ``Auto`` axis the sharding of an
+intermediate is a hint (``jax.lax.with_sharding_constraint``) and XLA's
+partitioner inserts the communication; on an ``Explicit`` axis (the default
+of ``jax.make_mesh``) the sharding is part of the array's type, operations
+whose result sharding is ambiguous are errors, and moving data is
+``jax.sharding.reshard``. :func:`reshard` hides the difference; every place
+in tsx that needs an array laid out differently goes through it.
+
+Matrix functions (Newton-Schulz, SVD, eigendecompositions, matrix roots) need
+a whole matrix on one device. :func:`map_matrices` gives them that: without a
+work axis each matrix is gathered and the result is sharded back like its
+input; inside :func:`distribute_matrix_work` same-shaped matrices are stacked
+and the stack is split over a mesh axis, so each device computes about ``1/N``
+of the matrices before the results are gathered back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+__all__ = [
+    "distribute_matrix_work",
+    "explicit_spec",
+    "map_matrices",
+    "reshard",
+]
+
+
+def _type_sharding(x: Any) -> Any:
+    try:
+        return getattr(jax.typeof(x), "sharding", None)
+    except TypeError:  # not an array (None, a Python number)
+        return None
+
+
+def _spec_axes(spec: P) -> set[str]:
+    names: set[str] = set()
+    for entry in spec:
+        if entry is None:
+            continue
+        names.update(entry if isinstance(entry, tuple) else (entry,))
+    return names
+
+
+def explicit_spec(x: Any) -> P | None:
+    """The ``PartitionSpec`` in ``x``'s type when it uses an Explicit mesh axis.
+
+    ``None`` for arrays on Auto meshes, on one device, or replicated: their
+    type says nothing about how they are laid out, so operations on them need
+    no care.
+    """
+    sharding = _type_sharding(x)
+    spec = getattr(sharding, "spec", None)
+    if spec is None:
+        return None
+    mesh = sharding.mesh
+    explicit = {
+        name
+        for name, kind in zip(mesh.axis_names, mesh.axis_types, strict=True)
+        if kind == AxisType.Explicit
+    }
+    return spec if _spec_axes(spec) & explicit else None
+
+
+def _is_explicit_mesh(sharding: Any) -> bool:
+    mesh = getattr(sharding, "mesh", None)
+    return mesh is not None and any(t == AxisType.Explicit for t in mesh.axis_types)
+
+
+def _move(x: jax.Array, spec: P, mesh: Any) -> jax.Array:
+    """``x`` laid out as ``spec`` on ``mesh`` (or on the mesh in context).
+
+    The mesh in context wins: inside ``jax.sharding.auto_axes`` the axes of an
+    Explicit mesh are Auto, and constraints are then the right tool.
+    """
+    context = jax.sharding.get_abstract_mesh()
+    current = mesh if context.empty else context
+    explicit = {
+        name
+        for name, kind in zip(current.axis_names, current.axis_types, strict=True)
+        if kind == AxisType.Explicit
+    }
+    if (_spec_axes(spec) | _spec_axes(explicit_spec(x) or P())) & explicit:
+        return jax.sharding.reshard(x, spec)
+    target = NamedSharding(mesh, spec) if context.empty else spec
+    return jax.lax.with_sharding_constraint(x, target)
+
+
+def reshard(tree: Any, shardings: Any) -> Any:
+    """``tree`` laid out as ``shardings`` say (a matching tree, or one for all).
+
+    On an Explicit mesh axis this is ``jax.sharding.reshard`` (the layout is
+    part of the type); on an Auto axis, ``jax.lax.with_sharding_constraint``
+    (XLA moves the data). Works inside and outside ``jit``.
+
+    Args:
+      tree: arrays.
+      shardings: a ``NamedSharding`` per leaf of ``tree`` (or one for every
+        leaf).
+
+    Returns:
+      ``tree``, resharded.
+    """
+    if isinstance(shardings, jax.sharding.Sharding):
+        shardings = jax.tree.map(lambda _: shardings, tree)
+
+    def one(x: Any, sharding: NamedSharding) -> Any:
+        return None if x is None else _move(x, sharding.spec, sharding.mesh)
+
+    return jax.tree.map(one, tree, shardings)
+
+
+def _gathered(tree: Any) -> Any:
+    """``tree`` whole on every device (a no-op unless a type says otherwise)."""
+
+    def one(x: Any) -> Any:
+        return x if explicit_spec(x) is None else jax.sharding.reshard(x, P())
+
+    return jax.tree.map(one, tree)
+
+
+def _sharded_like(tree: Any, like: Any) -> Any:
+    """Results shaped like ``like`` (an input array) get its explicit layout."""
+    spec = explicit_spec(like)
+    if spec is None:
+        return tree
+    return jax.tree.map(
+        lambda y: jax.sharding.reshard(y, spec) if y.shape == like.shape else y, tree
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _WorkAxis:
+    mesh: Any
+    axis: str
+
+
+_WORK_AXIS: contextvars.ContextVar[_WorkAxis | None] = contextvars.ContextVar(
+    "tsx_matrix_work_axis", default=None
+)
+
+
+@contextlib.contextmanager
+def distribute_matrix_work(mesh: jax.sharding.Mesh, axis: str) -> Iterator[None]:
+    """Inside this block, :func:`map_matrices` splits its work over ``axis``.
+
+    Same-shaped matrices are stacked and the stack is sharded along ``mesh``'s
+    ``axis``: with ``N`` devices on that axis each computes about ``1/N`` of
+    the matrices (Newton-Schulz iterations, eigendecompositions), then the
+    results are gathered. The numbers are the same as without the block.
+    ``TrainState.create(..., zero_axis=...)`` enters it around the optimizer
+    update; use it directly around ``tx.update`` in a hand-written step.
+
+    Args:
+      mesh: the device mesh (``jax.sharding.Mesh``).
+      axis: the name of the mesh axis to split the matrices over (usually the
+        data-parallel axis).
+    """
+    if axis not in mesh.axis_names:
+        raise ValueError(
+            f"distribute_matrix_work: axis={axis!r} is not an axis of the mesh "
+            f"(axes {tuple(mesh.axis_names)})."
+        )
+    token = _WORK_AXIS.set(_WorkAxis(mesh, axis))
+    try:
+        yield
+    finally:
+        _WORK_AXIS.reset(token)
+
+
+def _constrain(tree: Any, work: _WorkAxis, split: bool) -> Any:
+    """The stacked tree split over (``split``) or replicated across the axis."""
+
+    def one(x: jax.Array) -> jax.Array:
+        spec = P(work.axis if split else None, *([None] * (x.ndim - 1)))
+        return _move(x, spec, work.mesh)
+
+    return jax.tree.map(one, tree)
+
+
+def map_matrices(
+    fn: Callable[[Any, Hashable], Any],
+    matrices: Sequence[Any],
+    keys: Sequence[Hashable] | None = None,
+) -> list[Any]:
+    """``[fn(m, key) for m, key in zip(matrices, keys)]``, each on whole arrays.
+
+    Each item of ``matrices`` is an array (or a small tree of arrays, e.g. a
+    gradient and its preconditioner) that ``fn`` needs whole: inside ``fn``
+    nothing is sharded. ``fn`` must give same-shaped results for same-shaped
+    items with the same key (the key carries per-item static settings, e.g.
+    dimension numbers). Results shaped like an item's first array get that
+    array's layout back.
+
+    Outside :func:`distribute_matrix_work`, every device computes every item
+    (gathering it first where its type says it is sharded). Inside, items of
+    one structure, shapes, dtypes and key are stacked, the stack is split over
+    the work axis (padded by repeating its first item up to a multiple of the
+    axis size), ``fn`` runs under ``jax.vmap`` on each device's part, and the
+    results are gathered: each device does about ``1/N`` of the work.
+
+    Args:
+      fn: ``(item, key) -> result``.
+      matrices: the items.
+      keys: one hashable per item (default: ``None`` for all).
+
+    Returns:
+      The results, in order.
+    """
+    keys = [None] * len(matrices) if keys is None else list(keys)
+    firsts = [jax.tree.leaves(m)[0] for m in matrices]
+    work = _WORK_AXIS.get()
+    if work is None:
+        return [
+            _sharded_like(fn(_gathered(m), k), first)
+            for m, k, first in zip(matrices, keys, firsts, strict=True)
+        ]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, (m, k) in enumerate(zip(matrices, keys, strict=True)):
+        leaves, treedef = jax.tree.flatten(m)
+        shapes = tuple((x.shape, jnp.dtype(x.dtype)) for x in leaves)
+        groups.setdefault((treedef, shapes, k), []).append(i)
+    out: list[Any] = [None] * len(matrices)
+    size = work.mesh.shape[work.axis]
+    for (_, _, key), members in groups.items():
+        parts = [_gathered(matrices[i]) for i in members]
+        parts += [parts[0]] * (-len(parts) % size)
+        stack = _constrain(jax.tree.map(lambda *xs: jnp.stack(xs), *parts), work, True)
+        results = jax.vmap(lambda m, key=key: fn(m, key))(stack)
+        results = _constrain(results, work, False)
+        for j, i in enumerate(members):
+            one = jax.tree.map(lambda r, j=j: r[j], results)
+            out[i] = _sharded_like(one, firsts[i])
+    return out
