@@ -189,6 +189,35 @@ def _constrain(tree: Any, work: _WorkAxis, split: bool) -> Any:
     return jax.tree.map(one, tree)
 
 
+def _one_by_one(fn: Callable[[Any], Any], stack: Any) -> Any:
+    count = jax.tree.leaves(stack)[0].shape[0]
+    results = [fn(jax.tree.map(lambda x, i=i: x[i], stack)) for i in range(count)]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *results)
+
+
+def _each(fn: Callable[[Any], Any], stack: Any, work: _WorkAxis | None) -> Any:
+    """``fn`` on every item of ``stack``, one at a time.
+
+    One at a time, not ``vmap``: each matrix then goes through the same
+    kernel whatever the number of devices, so the numbers do not depend on
+    how many items a device holds (and equal ``fn`` on the item alone). With
+    a work axis, each device goes through its own part of the stack
+    (``shard_map``) and the parts are gathered.
+    """
+    if work is None:
+        return _one_by_one(fn, stack)
+    stack = _constrain(stack, work, True)
+    context = jax.sharding.get_abstract_mesh()
+    local = jax.shard_map(
+        lambda part: _one_by_one(fn, part),
+        mesh=work.mesh if context.empty else context,
+        in_specs=P(work.axis),
+        out_specs=P(work.axis),
+        check_vma=False,
+    )
+    return _constrain(local(stack), work, False)
+
+
 def map_matrices(
     fn: Callable[[Any, Hashable], Any],
     matrices: Sequence[Any],
@@ -203,12 +232,14 @@ def map_matrices(
     dimension numbers). Results shaped like an item's first array get that
     array's layout back.
 
-    Outside :func:`distribute_matrix_work`, every device computes every item
-    (gathering it first where its type says it is sharded). Inside, items of
-    one structure, shapes, dtypes and key are stacked, the stack is split over
-    the work axis (padded by repeating its first item up to a multiple of the
-    axis size), ``fn`` runs under ``jax.vmap`` on each device's part, and the
-    results are gathered: each device does about ``1/N`` of the work.
+    Items of one structure, shapes, dtypes and key are stacked and ``fn``
+    maps over each stack (the numbers are the same with and without devices
+    to spread over, and as ``fn`` on each item alone). Outside
+    :func:`distribute_matrix_work` every device computes every group
+    (gathering items whose type says they are sharded). Inside, each stack is
+    split over the work axis (padded by repeating its first item up to a
+    multiple of the axis size) and the results are gathered: each device does
+    about ``1/N`` of the work.
 
     Args:
       fn: ``(item, key) -> result``.
@@ -221,24 +252,18 @@ def map_matrices(
     keys = [None] * len(matrices) if keys is None else list(keys)
     firsts = [jax.tree.leaves(m)[0] for m in matrices]
     work = _WORK_AXIS.get()
-    if work is None:
-        return [
-            _sharded_like(fn(_gathered(m), k), first)
-            for m, k, first in zip(matrices, keys, firsts, strict=True)
-        ]
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, (m, k) in enumerate(zip(matrices, keys, strict=True)):
         leaves, treedef = jax.tree.flatten(m)
         shapes = tuple((x.shape, jnp.dtype(x.dtype)) for x in leaves)
         groups.setdefault((treedef, shapes, k), []).append(i)
     out: list[Any] = [None] * len(matrices)
-    size = work.mesh.shape[work.axis]
+    size = 1 if work is None else work.mesh.shape[work.axis]
     for (_, _, key), members in groups.items():
         parts = [_gathered(matrices[i]) for i in members]
         parts += [parts[0]] * (-len(parts) % size)
-        stack = _constrain(jax.tree.map(lambda *xs: jnp.stack(xs), *parts), work, True)
-        results = jax.vmap(lambda m, key=key: fn(m, key))(stack)
-        results = _constrain(results, work, False)
+        stack = jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
+        results = _each(lambda m, key=key: fn(m, key), stack, work)
         for j, i in enumerate(members):
             one = jax.tree.map(lambda r, j=j: r[j], results)
             out[i] = _sharded_like(one, firsts[i])

@@ -147,11 +147,35 @@ def _first_nonfinite(paths: list[str], leaves: list[Any]) -> str:
     return "<unknown>"
 
 
+def _device_ids(x: jax.Array) -> tuple[int, ...]:
+    return tuple(sorted(d.id for d in x.sharding.device_set))
+
+
+def _checksums(arrays: list[jax.Array]) -> tuple[list[Any], bool]:
+    """Per-leaf checksums and all-finite, one computation per set of devices.
+
+    A state may hold arrays on different device sets (scalars on one device,
+    the rest on a mesh); one jitted computation cannot take both.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, x in enumerate(arrays):
+        groups.setdefault(_device_ids(x), []).append(i)
+    sums: list[Any] = [None] * len(arrays)
+    finite = True
+    for members in groups.values():
+        part, ok = _checksums_and_finite([arrays[i] for i in members])
+        for i, value in zip(
+            members, np.asarray(jax.device_get(part)).tolist(), strict=True
+        ):
+            sums[i] = value
+        finite = finite and bool(ok)
+    return sums, finite
+
+
 def _summary(tree: Any) -> tuple[dict[str, Any], bool, list[str], list[Any]]:
     paths, leaves = _paths_and_leaves(tree)
     arrays = [jnp.asarray(x) for x in leaves]
-    sums, finite = _checksums_and_finite(arrays)
-    sums = [] if sums is None else np.asarray(jax.device_get(sums)).tolist()
+    sums, finite = _checksums(arrays)
     record = {
         "format": _FORMAT,
         "leaves": {
@@ -159,7 +183,7 @@ def _summary(tree: Any) -> tuple[dict[str, Any], bool, list[str], list[Any]]:
             for path, s, x in zip(paths, sums, arrays, strict=True)
         },
     }
-    return record, bool(finite), paths, leaves
+    return record, finite, paths, leaves
 
 
 # -- Quiet failures ------------------------------------------------------------

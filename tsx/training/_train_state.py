@@ -59,6 +59,7 @@ from flax.training import train_state
 from tsx import tree_utils as tu
 from tsx._update import apply_updates
 from tsx.sharding._layout import Layout
+from tsx.sharding._placement import reshard
 from tsx.training._accumulation import AccumulateSteps, GradientAccumulation
 from tsx.training._ema import EmaWarmup, ParamsEMA
 from tsx.training._loss_scale import DynamicLossScale, value_and_grad
@@ -265,7 +266,8 @@ class TrainState(train_state.TrainState, kw_only=True):
             layout=layout,
             **kwargs,
         )
-        return state.replace(**state._placed(ema=state.ema, accumulation=accumulation))
+        # Every array on the mesh, as the layout says (scalars replicated).
+        return state if layout is None else reshard(state, state.shardings())
 
     def apply_gradients(
         self,
