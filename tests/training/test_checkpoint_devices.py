@@ -47,7 +47,8 @@ else:
 for _ in range(3):
     state = step(state)
 manager.close()
-np.savez(f"{{OUT}}/{{MODE}}{{n}}.npz", **{{k: np.asarray(v) for k, v in state.params.items()}})
+final = {{k: np.asarray(v) for k, v in state.params.items()}}
+np.savez(f"{{OUT}}/{{MODE}}{{n}}.npz", **final)
 print(json.dumps(int(state.step)))
 """
 

@@ -170,7 +170,8 @@ def largest_piece(tree):
                for l in jax.tree.leaves(tree) if l.size >= 1024)
 
 print(json.dumps({
-    "naive_devices": sorted({len(l.sharding.device_set) for l in jax.tree.leaves(naive)}),
+    "naive_devices": sorted(
+        {len(l.sharding.device_set) for l in jax.tree.leaves(naive)}),
     "born": largest_piece(born),
     "init": largest_piece(tsx.sharding.init(tx, params, zero_axis="data")),
     "train_state": largest_piece(state.opt_state),
