@@ -203,7 +203,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             "model": models.MODELS,
             "dtype": DTYPES,
             "schedule": SCHEDULES,
-            "state_sharding": ("replicated", "sharded"),
+            "state_sharding": ("replicated", "zero", "sharded"),
         }
         for name, allowed in choices.items():
             v.check("config", name, config[name], v.choice(*allowed))
@@ -255,6 +255,7 @@ def create_train_state(
         loss_scale=loss_scale,
         skip_nonfinite=config.skip_nonfinite or float16,
         telemetry=True,
+        zero_axis=DATA_AXIS if config.state_sharding == "zero" else None,
     )
 
 
@@ -263,27 +264,24 @@ def state_shardings(
 ) -> Any:
     """A ``NamedSharding`` for every leaf of the train state.
 
-    ``"replicated"``: every device holds everything. ``"sharded"``: an array of
-    at least ``config.shard_min_size`` elements is split over the data axis
-    along its largest dimension divisible by the number of devices (the
-    optimizer state and EMA, shaped like the parameters, follow the same
-    rule); smaller or indivisible arrays are replicated.
+    ``"replicated"``: every device holds everything. ``"zero"`` (ZeRO-1): the
+    params and batch stats are replicated, the optimizer state and EMA are
+    split over the data axis (``TrainState.create(zero_axis=...)`` records
+    where). ``"sharded"`` (FSDP): every array of at least
+    ``config.shard_min_size`` elements is split over the data axis by
+    :func:`tsx.sharding.zero_spec`'s rule (its largest dimension divisible by
+    the device count); smaller or indivisible arrays are replicated.
     """
-    if config.state_sharding not in ("replicated", "sharded"):
-        raise ValueError(
-            f"config.state_sharding={config.state_sharding!r}: expected"
-            " 'replicated' or 'sharded'"
-        )
-    n = mesh.shape[DATA_AXIS]
+    if config.state_sharding == "zero":
+        return abstract_state.shardings()
 
     def one(x: jax.ShapeDtypeStruct) -> NamedSharding:
-        if config.state_sharding == "sharded" and x.size >= config.shard_min_size:
-            for dim in sorted(range(x.ndim), key=lambda d: -x.shape[d]):
-                if x.shape[dim] % n == 0:
-                    spec = [None] * x.ndim
-                    spec[dim] = DATA_AXIS
-                    return NamedSharding(mesh, P(*spec))
-        return NamedSharding(mesh, P())
+        if config.state_sharding == "replicated":
+            return NamedSharding(mesh, P())
+        spec = tsx.sharding.zero_spec(
+            P(), x.shape, mesh, DATA_AXIS, config.shard_min_size
+        )
+        return NamedSharding(mesh, spec)
 
     return jax.tree.map(one, abstract_state)
 
@@ -549,7 +547,8 @@ def train_and_evaluate(
     mesh = create_mesh()
     tx = create_optimizer(config, learning_rate_fn)
     init = functools.partial(create_train_state, config, model, tx)
-    abstract_state = jax.eval_shape(init)
+    with jax.set_mesh(mesh):  # zero_axis finds the mesh here
+        abstract_state = jax.eval_shape(init)
     shardings = state_shardings(abstract_state, mesh, config)
     batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
     jit_train, jit_eval = make_steps(model, shardings, mesh, learning_rate_fn)
@@ -581,7 +580,8 @@ def train_and_evaluate(
                 )
         else:
             start_step = 0
-            state = jax.jit(init, out_shardings=shardings)()
+            with jax.set_mesh(mesh):
+                state = jax.jit(init, out_shardings=shardings)()
             parameter_overview.log_parameter_overview(
                 state.params, include_stats="sharding", jax_logging_process=0
             )

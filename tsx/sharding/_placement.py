@@ -91,9 +91,9 @@ def _move(x: jax.Array, spec: P, mesh: Any) -> jax.Array:
         for name, kind in zip(current.axis_names, current.axis_types, strict=True)
         if kind == AxisType.Explicit
     }
-    if (_spec_axes(spec) | _spec_axes(explicit_spec(x) or P())) & explicit:
-        return jax.sharding.reshard(x, spec)
     target = NamedSharding(mesh, spec) if context.empty else spec
+    if (_spec_axes(spec) | _spec_axes(explicit_spec(x) or P())) & explicit:
+        return jax.sharding.reshard(x, target)
     return jax.lax.with_sharding_constraint(x, target)
 
 

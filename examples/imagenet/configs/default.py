@@ -95,9 +95,10 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Sharding over the devices of all hosts (one mesh axis, "data"): the
     # batch is always split; "replicated" keeps a full copy of the params,
-    # batch stats, EMA and optimizer state on every device, "sharded" splits
-    # each array of at least shard_min_size elements along a dimension
-    # divisible by the device count (ZeRO-3 / FSDP style).
+    # batch stats, EMA and optimizer state on every device; "zero" (ZeRO-1)
+    # splits the optimizer state and EMA over the devices and keeps the
+    # params whole; "sharded" splits each array of at least shard_min_size
+    # elements along a dimension divisible by the device count (FSDP style).
     config.state_sharding = "replicated"
     config.shard_min_size = 2**14
 

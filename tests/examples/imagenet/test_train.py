@@ -125,7 +125,7 @@ def test_an_optimizer_with_decoupled_decay_gets_it_with_the_kernel_mask():
         ("model", "ResNet19", "'ResNet19'"),
         ("schedule", "linear", "'linear'"),
         ("dtype", "float8", "'float8'"),
-        ("state_sharding", "zero", "'zero'"),
+        ("state_sharding", "zero3", "'zero3'"),
         ("batch_size", 0, "batch_size=0"),
         ("weight_decay_mode", "decoupled", "sgd has no decoupled weight decay"),
     ],
@@ -353,3 +353,37 @@ def test_two_processes_of_four_devices_end_with_identical_params(tmp_path):
     workdir = tmp_path / "workdir"
     assert len(list(workdir.glob("events.out.tfevents*"))) == 1
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["3"]
+
+
+ZERO_LAYOUT = """
+import json, functools
+import jax
+from examples.imagenet import train
+from examples.imagenet.configs import cpu_smoke
+
+config = cpu_smoke.get_config()
+config.state_sharding = "zero"
+mesh = train.create_mesh()
+model = train.create_model(config)
+tx = train.create_optimizer(config, train.create_learning_rate_fn(config, 10, 20))
+init = functools.partial(train.create_train_state, config, model, tx)
+with jax.set_mesh(mesh):
+    abstract = jax.eval_shape(init)
+    shardings = train.state_shardings(abstract, mesh, config)
+    state = jax.jit(init, out_shardings=shardings)()
+print(json.dumps({
+    "params": str(state.params["Dense_0"]["kernel"].sharding.spec),
+    "ema": str(state.ema.params["Dense_0"]["kernel"].sharding.spec),
+    "opt": sorted({str(x.sharding.spec) for x in jax.tree.leaves(state.opt_state)
+                   if x.size >= 1024}),
+}))
+"""
+
+
+def test_zero_config_keeps_params_whole_and_splits_state_and_ema():
+    from tests.devices import run_with_cpu_devices
+
+    out = run_with_cpu_devices(ZERO_LAYOUT, count=8, timeout=600)
+    assert out["params"] == "P(None, None)"
+    assert out["ema"] != out["params"] and "data" in out["ema"]
+    assert out["opt"] and all("data" in spec for spec in out["opt"])
