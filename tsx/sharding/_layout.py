@@ -87,11 +87,11 @@ def zero_spec(
       min_size: the smallest leaf (in elements) that is split.
 
     Example:
-      >>> import jax
+      >>> import jax, tsx
       >>> from jax.sharding import PartitionSpec as P
       >>> mesh = jax.sharding.AbstractMesh((4,), ("data",))
       >>> tsx.sharding.zero_spec(P(), (6, 512), mesh, "data", min_size=1)
-      PartitionSpec(None, 'data')
+      P(None, 'data')
     """
     entries = _entries(spec, len(shape))
     used = {a for e in entries for a in _axes_of(e)}
@@ -330,7 +330,7 @@ def state_shardings(
       A tree of ``NamedSharding`` shaped like ``tx.init(params)``.
 
     Example:
-      >>> import jax, jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp, tsx
       >>> from jax.sharding import NamedSharding, PartitionSpec as P
       >>> mesh = jax.make_mesh((1,), ("data",))
       >>> params = jax.device_put(jnp.zeros((4, 256)), NamedSharding(mesh, P()))
@@ -338,7 +338,7 @@ def state_shardings(
       ...     tsx.adam(1e-3), params, zero_axis="data"
       ... )
       >>> shardings[0].mu.spec, shardings[0].count.spec
-      (PartitionSpec(None, 'data'), PartitionSpec())
+      (P(None, 'data'), P())
     """
     layout = Layout.of(
         params,
