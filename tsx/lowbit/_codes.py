@@ -50,6 +50,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tsx.sharding._placement import gathered
+
 __all__ = [
     "QuantizedArray",
     "dequantize",
@@ -200,6 +202,9 @@ def quantize(x: jax.Array, bits: int, block_size: int = 256) -> QuantizedArray:
     """
     if bits not in (8, 4):
         raise ValueError(f"quantize: bits must be 8 or 4, got bits={bits!r}.")
+    # Blocks cut across a dimension split over an Explicit mesh axis are not
+    # a layout JAX can name: such an array is encoded whole.
+    x = gathered(x)
     blocks, row = _blocks(x.astype(jnp.float32), block_size)
     absmax, signed = _scale_and_sign(blocks)
     safe = jnp.where((absmax > 0) & jnp.isfinite(absmax), absmax, 1.0)

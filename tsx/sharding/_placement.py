@@ -121,7 +121,20 @@ def reshard(tree: Any, shardings: Any) -> Any:
     return jax.tree.map(one, tree, shardings)
 
 
-def _gathered(tree: Any) -> Any:
+def zeros_of_type(struct: jax.ShapeDtypeStruct) -> jax.Array:
+    """Zeros of ``struct``'s shape and dtype, and its layout where that is a type.
+
+    ``jax.lax.cond`` needs both branches to return the same types; on an
+    Explicit mesh the sharding is part of the type.
+    """
+    zeros = jnp.zeros(struct.shape, struct.dtype)
+    sharding = getattr(struct, "sharding", None)
+    if _is_explicit_mesh(sharding) and _spec_axes(sharding.spec):
+        return jax.sharding.reshard(zeros, sharding.spec)
+    return zeros
+
+
+def gathered(tree: Any) -> Any:
     """``tree`` whole on every device (a no-op unless a type says otherwise)."""
 
     def one(x: Any) -> Any:
@@ -260,7 +273,7 @@ def map_matrices(
     out: list[Any] = [None] * len(matrices)
     size = 1 if work is None else work.mesh.shape[work.axis]
     for (_, _, key), members in groups.items():
-        parts = [_gathered(matrices[i]) for i in members]
+        parts = [gathered(matrices[i]) for i in members]
         parts += [parts[0]] * (-len(parts) % size)
         stack = jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
         results = _each(lambda m, key=key: fn(m, key), stack, work)

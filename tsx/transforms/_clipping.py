@@ -195,14 +195,17 @@ def unitwise_clip(
       grad: the gradient.
       div_eps: the smallest divisor (default 1e-6).
     """
-    scaled = grad * (max_norm / jnp.maximum(g_norm, div_eps))
     for name, other in (("max_norm", max_norm), ("grad", grad)):
         if _shape(g_norm) != _shape(other):
             raise ValueError(
                 f"unitwise_clip: g_norm has shape {_shape(g_norm)} but {name} has "
                 f"shape {_shape(other)}; they must be equal."
             )
-    return jnp.where(g_norm < max_norm, grad, scaled)
+    # The factor (1 where the unit is within bounds) is chosen on the norms and
+    # multiplied in: ``grad * 1`` is ``grad``, and on an Explicit mesh a
+    # select between a sharded gradient and its replicated norms is an error.
+    factor = jnp.where(g_norm < max_norm, 1.0, max_norm / jnp.maximum(g_norm, div_eps))
+    return grad * factor.astype(jnp.result_type(grad, factor))
 
 
 @hyperparameters(

@@ -26,6 +26,7 @@ from tsx._base import (
     Updates,
     with_extra_args_support,
 )
+from tsx.sharding._placement import zeros_of_type
 from tsx.validation import (
     BOOL,
     DTYPE,
@@ -277,7 +278,7 @@ class MultiSteps:
                 params=params,
                 **dynamic,
             )
-            zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+            zeros = jax.tree.map(zeros_of_type, shapes)
             return zeros, state._replace(skip_state=skip_state)
 
         return jax.lax.cond(should_skip, skip_update, do_update, updates, state, params)
