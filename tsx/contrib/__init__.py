@@ -47,6 +47,7 @@ from tsx.contrib._galore import (
     galore,
     scale_by_galore,
 )
+from tsx.contrib._kron import KronState, kron, scale_by_kron, update_probability
 from tsx.contrib._madgrad import (
     MadgradState,
     madgrad,
@@ -81,6 +82,8 @@ from tsx.contrib._schedule_free import (
     schedule_free_eval_params,
     schedule_free_sgd,
 )
+from tsx.contrib._shampoo import ShampooState, scale_by_shampoo, shampoo
+from tsx.contrib._soap import SoapState, scale_by_soap, soap
 from tsx.contrib._sophia import (
     HutchinsonState,
     SophiaState,
@@ -89,6 +92,16 @@ from tsx.contrib._sophia import (
 )
 
 __all__ = [
+    "soap",
+    "scale_by_soap",
+    "shampoo",
+    "scale_by_shampoo",
+    "update_probability",
+    "scale_by_kron",
+    "kron",
+    "SoapState",
+    "ShampooState",
+    "KronState",
     "COCOBState",
     "DAdaptAdamWState",
     "DifferentiallyPrivateAggregateState",

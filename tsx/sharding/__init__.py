@@ -24,6 +24,7 @@ from tsx.sharding._layout import (
 from tsx.sharding._placement import (
     distribute_matrix_work,
     explicit_spec,
+    map_blocks,
     map_matrices,
     reshard,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "explicit_spec",
     "init",
     "logical_shardings",
+    "map_blocks",
     "map_matrices",
     "reshard",
     "state_shardings",

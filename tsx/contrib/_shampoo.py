@@ -1,0 +1,344 @@
+"""Shampoo: Kronecker-factored preconditioning of each matrix, blocked.
+
+For a gradient block ``G`` (``m x n``, see :mod:`tsx.matrix`) Shampoo keeps
+the factor statistics
+
+.. math::
+
+   L_t = \\beta_2 L_{t-1} + (1-\\beta_2) G_t G_t^T, \\qquad
+   R_t = \\beta_2 R_{t-1} + (1-\\beta_2) G_t^T G_t
+
+and steps along :math:`P_t = L^{-1/4} G_t R^{-1/4}` (a side larger than
+``max_precond_dim``, or of size 1, is left out and the other side takes the
+root ``-1/2``). The inverse roots are recomputed every
+``precondition_frequency`` steps from an eigendecomposition in float32 with
+relative damping ``matrix_eps * lambda_max``. *Grafting* gives the direction
+``P`` the per-block norm of a simpler optimizer's step (Adam by default, so
+learning rates are on Adam's scale): ``P * ||A|| / ||P||``. Before
+``start_preconditioning_step`` (and for vectors and scalars) the step is the
+grafting direction itself. A bias-corrected momentum ``b1`` averages the
+final direction.
+
+With one gradient and no grafting the first step is ``U V^T`` for
+``G = U S V^T``: Shampoo orthogonalises like Muon, but with the statistics of
+many steps.
+
+References: Gupta, Koren & Singer 2018, "Shampoo: Preconditioned Stochastic
+Tensor Optimization", arXiv:1802.09568; Anil et al. 2020, "Scalable Second
+Order Optimization for Deep Learning", arXiv:2002.09018 (blocking, grafting,
+delayed roots).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import GradientTransformation, ScalarOrSchedule
+from tsx._combine import chain
+from tsx.matrix import BlockLayout, inverse_root, leaf_layouts
+from tsx.sharding._placement import map_blocks
+from tsx.transforms._masking import MaskOrFn
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import (
+    DECAY,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    POSITIVE_INT,
+    STEPS,
+    choice,
+    hyperparameters,
+)
+
+__all__ = ["ShampooState", "scale_by_shampoo", "shampoo"]
+
+_GRAFTS = ("adam", "adagrad", "sgd", "none")
+
+
+class ShampooState(NamedTuple):
+    """State of :func:`scale_by_shampoo`.
+
+    Attributes:
+      count: steps taken (int32).
+      mu: momentum of the step direction (shaped like the params).
+      nu: the grafting optimizer's second moment (shaped like the params).
+      stats: per leaf, ``(L, R)`` stacked over its blocks.
+      roots: per leaf, the inverse roots of ``(L, R)`` in use.
+    """
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    stats: Any
+    roots: Any
+
+
+def _sides(layout: BlockLayout, max_precond_dim: int) -> tuple[bool, bool]:
+    """Which sides of the leaf's blocks are preconditioned."""
+    if layout.rows == 1 or layout.cols == 1:
+        return False, False  # vectors and scalars: grafting only
+    return (
+        layout.block_rows <= max_precond_dim,
+        layout.block_cols <= max_precond_dim,
+    )
+
+
+def _side_zeros(layout: BlockLayout, n: int, used: bool) -> jax.Array:
+    size = n if used else 1
+    return jnp.zeros((layout.num_blocks if used else 1, size, size), jnp.float32)
+
+
+def _eye_like(stats: jax.Array) -> jax.Array:
+    return jnp.broadcast_to(jnp.eye(stats.shape[-1], dtype=jnp.float32), stats.shape)
+
+
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    matrix_eps=NON_NEGATIVE,
+    block_size=POSITIVE_INT,
+    precondition_frequency=POSITIVE_INT,
+    start_preconditioning_step=STEPS,
+    graft_type=choice(*_GRAFTS),
+    max_precond_dim=POSITIVE_INT,
+)
+def scale_by_shampoo(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    matrix_eps: float = 1e-6,
+    block_size: int = 256,
+    precondition_frequency: int = 10,
+    start_preconditioning_step: int = 10,
+    graft_type: str = "adam",
+    max_precond_dim: int = 2048,
+    weight_dimension_numbers: Any = None,
+) -> GradientTransformation:
+    """Shampoo's direction (module docs), without learning rate.
+
+    Args:
+      b1: momentum of the final direction (0 disables it).
+      b2: decay of the factor statistics and of the grafting second moment.
+      eps: the grafting optimizer's ``eps``.
+      matrix_eps: damping of the inverse roots, relative to ``lambda_max``.
+      block_size: the largest block side (``min(dim, block_size)``).
+      precondition_frequency: steps between inverse-root computations.
+      start_preconditioning_step: steps that use the grafting direction only.
+      graft_type: ``"adam"``, ``"adagrad"``, ``"sgd"`` (the gradient's norm)
+        or ``"none"`` (no norm grafting).
+      max_precond_dim: sides larger than this are not preconditioned.
+      weight_dimension_numbers: how leaves become matrices (a
+        :class:`~tsx.contrib.MuonDimensionNumbers`, a tree of them or a
+        function of the params); default: matrices as they are, the other
+        axes of higher-rank kernels merged into the rows.
+    """
+
+    def init_fn(params):
+        layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
+
+        def zeros(lay):
+            left, right = _sides(lay, max_precond_dim)
+            return (
+                _side_zeros(lay, lay.block_rows, left),
+                _side_zeros(lay, lay.block_cols, right),
+            )
+
+        stats = treedef.unflatten([zeros(lay) for lay in layouts])
+        roots = jax.tree.map(_eye_like, stats)
+        return ShampooState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tu.tree_zeros_like(params),
+            nu=tu.tree_zeros_like(params),
+            stats=stats,
+            roots=roots,
+        )
+
+    def graft(updates, nu, count):
+        if graft_type == "adam":
+            nu = tu.tree_update_moment_per_elem_norm(updates, nu, b2, 2)
+            nu_hat = tu.tree_bias_correction(nu, b2, count)
+            step = jax.tree.map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu_hat)
+        elif graft_type == "adagrad":
+            nu = jax.tree.map(lambda v, g: v + jnp.square(g), nu, updates)
+            step = jax.tree.map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu)
+        else:
+            step = updates
+        return step, nu
+
+    def update_fn(updates, state, params=None):
+        del params
+        count = numerics.safe_increment(state.count)
+        layouts, treedef = leaf_layouts(updates, weight_dimension_numbers, block_size)
+        grads = treedef.flatten_up_to(updates)
+        grafted, nu = graft(updates, state.nu, count)
+        stats, roots = (
+            treedef.flatten_up_to(state.stats),
+            treedef.flatten_up_to(state.roots),
+        )
+        blocks = [
+            lay.blocks(g.astype(jnp.float32))
+            for lay, g in zip(layouts, grads, strict=True)
+        ]
+
+        sides = [_sides(lay, max_precond_dim) for lay in layouts]
+
+        def accumulate(stat, g, side, used):
+            if not used:
+                return stat
+            t = jnp.swapaxes(g, -1, -2)
+            gram = g @ t if side == 0 else t @ g
+            return b2 * stat + (1 - b2) * gram
+
+        stats = [
+            (accumulate(left, b, 0, used[0]), accumulate(right, b, 1, used[1]))
+            for (left, right), b, used in zip(stats, blocks, sides, strict=True)
+        ]
+
+        def fresh_roots():
+            # One batch per root order, across the whole tree.
+            out = [list(r) for r in roots]
+            for p in (2, 4):
+                where = [
+                    (i, k)
+                    for i, used in enumerate(sides)
+                    for k in (0, 1)
+                    if used[k] and 2 * sum(used) == p
+                ]
+                results = map_blocks(
+                    lambda a, p=p: inverse_root(a, p, matrix_eps),
+                    [stats[i][k] for i, k in where],
+                )
+                for (i, k), r in zip(where, results, strict=True):
+                    out[i][k] = r
+            return [tuple(r) for r in out]
+
+        roots = jax.lax.cond(
+            state.count % precondition_frequency == 0, fresh_roots, lambda: roots
+        )
+        # One batch per kind of block (left, right or both sides), whole tree.
+        preconditioned: list[Any] = [None] * len(layouts)
+        for kind in ((True, True), (True, False), (False, True)):
+            where = [i for i, used in enumerate(sides) if used == kind]
+            results = map_blocks(
+                lambda item, kind=kind: _precondition(item, *kind),
+                [(blocks[i], *roots[i]) for i in where],
+            )
+            for i, r in zip(where, results, strict=True):
+                preconditioned[i] = r
+        started = state.count >= start_preconditioning_step
+        directions = []
+        for lay, g, a, p in zip(
+            layouts,
+            grads,
+            treedef.flatten_up_to(grafted),
+            preconditioned,
+            strict=True,
+        ):
+            if p is None:  # vectors, scalars: the grafting direction
+                directions.append(a)
+                continue
+            if graft_type != "none":
+                ab = lay.blocks(a.astype(jnp.float32))
+                norm_p = jnp.sqrt(jnp.sum(p * p, axis=(-2, -1), keepdims=True))
+                norm_a = jnp.sqrt(jnp.sum(ab * ab, axis=(-2, -1), keepdims=True))
+                p = p * (norm_a / jnp.maximum(norm_p, 1e-30))
+            direction = lay.unblocks(p).astype(g.dtype)
+            directions.append(jnp.where(started, direction, a))
+        direction = treedef.unflatten(directions)
+        mu = tu.tree_update_moment(direction, state.mu, b1, 1)
+        new_updates = tu.tree_bias_correction(mu, b1, count) if b1 > 0 else direction
+        return new_updates, ShampooState(
+            count=count,
+            mu=mu,
+            nu=nu,
+            stats=treedef.unflatten(stats),
+            roots=treedef.unflatten(list(roots)),
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def _precondition(item: tuple[jax.Array, ...], left: bool, right: bool) -> jax.Array:
+    g, root_l, root_r = item
+    if left:
+        g = root_l @ g
+    if right:
+        g = g @ root_r
+    return g
+
+
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    eps=NON_NEGATIVE,
+    matrix_eps=NON_NEGATIVE,
+    block_size=POSITIVE_INT,
+    precondition_frequency=POSITIVE_INT,
+    start_preconditioning_step=STEPS,
+    graft_type=choice(*_GRAFTS),
+    max_precond_dim=POSITIVE_INT,
+    weight_decay=NON_NEGATIVE,
+    mask=MASK,
+)
+def shampoo(
+    learning_rate: ScalarOrSchedule,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    matrix_eps: float = 1e-6,
+    block_size: int = 256,
+    precondition_frequency: int = 10,
+    start_preconditioning_step: int = 10,
+    graft_type: str = "adam",
+    max_precond_dim: int = 2048,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    weight_dimension_numbers: Any = None,
+) -> GradientTransformation:
+    """Shampoo with Adam grafting and decoupled weight decay (module docs).
+
+    ``chain(scale_by_shampoo(...), add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate))``: learning rates on Adam's scale.
+
+    Args:
+      learning_rate: a step size or schedule.
+      b1, b2, eps, matrix_eps, block_size, precondition_frequency,
+        start_preconditioning_step, graft_type, max_precond_dim,
+        weight_dimension_numbers: see :func:`scale_by_shampoo`.
+      weight_decay: decoupled weight decay (AdamW's).
+      mask: which params decay (a tree of bools or a function of the params).
+
+    Example:
+      >>> import jax.numpy as jnp, tsx
+      >>> params = {"w": jnp.ones((4, 3)), "b": jnp.zeros(3)}
+      >>> tx = tsx.contrib.shampoo(1e-2)
+      >>> state = tx.init(params)
+      >>> grads = {"w": jnp.arange(12.0).reshape(4, 3), "b": jnp.ones(3)}
+      >>> updates, state = tx.update(grads, state, params)
+      >>> print(updates["w"].shape, int(state[0].count))
+      (4, 3) 1
+    """
+    return chain(
+        scale_by_shampoo(
+            b1,
+            b2,
+            eps,
+            matrix_eps,
+            block_size,
+            precondition_frequency,
+            start_preconditioning_step,
+            graft_type,
+            max_precond_dim,
+            weight_dimension_numbers,
+        ),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

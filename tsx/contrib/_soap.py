@@ -1,0 +1,319 @@
+"""SOAP: Adam in the eigenbasis of Shampoo's factors.
+
+For a gradient block ``G`` with Shampoo statistics ``L``, ``R`` (decay
+``shampoo_beta``) and their eigenbases ``Q_L``, ``Q_R``, SOAP runs Adam on
+the rotated gradient ``G' = Q_L^T G Q_R``: the momentum ``m`` is kept in the
+parameters' own basis (rotated when used), the second moment ``v'`` in the
+eigenbasis, and the step is rotated back:
+
+.. math::
+
+   u = Q_L \\left[\\frac{\\hat m'}{\\sqrt{\\hat v'} + \\epsilon}\\right] Q_R^T,
+   \\qquad m' = Q_L^T m Q_R,\\; v' \\leftarrow \\beta_2 v' + (1-\\beta_2) G'^2
+
+with Adam's bias corrections. The bases come from an eigendecomposition of
+the first step's statistics and are refreshed every
+``precondition_frequency`` steps by one QR power iteration
+(``Q <- QR(L Q)``, columns ordered by estimated eigenvalue, ``v'`` permuted
+alike). A side larger than ``max_precond_dim`` keeps the identity
+(one-sided SOAP); vectors and scalars get plain Adam, so with
+``max_precond_dim=0`` SOAP *is* Adam.
+
+Unlike the reference implementation, the first step already uses the basis
+of its own statistics instead of being skipped.
+
+Reference: Vyas et al. 2024, "SOAP: Improving and Stabilizing Shampoo using
+Adam", arXiv:2409.11321.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx import numerics
+from tsx import tree_utils as tu
+from tsx._base import GradientTransformation, ScalarOrSchedule
+from tsx._combine import chain
+from tsx.matrix import BlockLayout, eigenbasis, leaf_layouts, qr_eigenbasis
+from tsx.optimizers._adam import ScaleByAdamState, scale_by_adam
+from tsx.sharding._placement import map_blocks
+from tsx.transforms._masking import MaskOrFn
+from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.validation import (
+    DECAY,
+    LEARNING_RATE,
+    MASK,
+    NON_NEGATIVE,
+    POSITIVE_INT,
+    STEPS,
+    hyperparameters,
+    optional,
+)
+
+__all__ = ["SoapState", "scale_by_soap", "soap"]
+
+
+class SoapState(NamedTuple):
+    """State of :func:`scale_by_soap`.
+
+    Attributes:
+      count: steps taken (int32).
+      mu: first moment, in the parameters' basis (shaped like the params).
+      nu: second moment: in the eigenbasis, per block, for preconditioned
+        leaves; shaped like the param for the others.
+      stats: per leaf, Shampoo's ``(L, R)`` stacked over its blocks.
+      bases: per leaf, the eigenbases ``(Q_L, Q_R)`` in use.
+    """
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    stats: Any
+    bases: Any
+
+
+def _sides(layout: BlockLayout, max_precond_dim: int) -> tuple[bool, bool]:
+    if layout.rows == 1 or layout.cols == 1:
+        return False, False
+    return (
+        layout.block_rows <= max_precond_dim,
+        layout.block_cols <= max_precond_dim,
+    )
+
+
+def _side(layout: BlockLayout, n: int, used: bool) -> jax.Array:
+    if not used:
+        return jnp.zeros((1, 1, 1), jnp.float32)
+    return jnp.zeros((layout.num_blocks, n, n), jnp.float32)
+
+
+def _rotate(item: tuple[jax.Array, ...], left: bool, right: bool, back: bool):
+    x, q_l, q_r = item
+    if left:
+        x = (q_l if back else q_l.T) @ x
+    if right:
+        x = x @ (q_r.T if back else q_r)
+    return x
+
+
+@hyperparameters(
+    b1=DECAY,
+    b2=DECAY,
+    shampoo_beta=optional(DECAY),
+    eps=NON_NEGATIVE,
+    block_size=POSITIVE_INT,
+    precondition_frequency=POSITIVE_INT,
+    max_precond_dim=STEPS,
+)
+def scale_by_soap(
+    b1: float = 0.95,
+    b2: float = 0.95,
+    shampoo_beta: float | None = None,
+    eps: float = 1e-8,
+    block_size: int = 256,
+    precondition_frequency: int = 10,
+    max_precond_dim: int = 2048,
+    weight_dimension_numbers: Any = None,
+) -> GradientTransformation:
+    """SOAP's direction (module docs), without learning rate.
+
+    Args:
+      b1: Adam's first-moment decay.
+      b2: Adam's second-moment decay.
+      shampoo_beta: decay of the factor statistics (default: ``b2``).
+      eps: Adam's ``eps``.
+      block_size: the largest block side.
+      precondition_frequency: steps between eigenbasis refreshes.
+      max_precond_dim: sides larger than this keep the identity basis.
+      weight_dimension_numbers: how leaves become matrices (see
+        :func:`tsx.contrib.scale_by_shampoo`).
+    """
+    beta_s = b2 if shampoo_beta is None else shampoo_beta
+    adam = scale_by_adam(b1, b2, eps)
+
+    def init_fn(params):
+        layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
+        leaves = treedef.flatten_up_to(params)
+        sides = [_sides(lay, max_precond_dim) for lay in layouts]
+        stats = [
+            (_side(lay, lay.block_rows, u[0]), _side(lay, lay.block_cols, u[1]))
+            for lay, u in zip(layouts, sides, strict=True)
+        ]
+        nu = [
+            jnp.zeros((lay.num_blocks, lay.block_rows, lay.block_cols), jnp.float32)
+            if any(u)
+            else jnp.zeros_like(x)
+            for lay, u, x in zip(layouts, sides, leaves, strict=True)
+        ]
+        eye = lambda s: jnp.broadcast_to(  # noqa: E731
+            jnp.eye(s.shape[-1], dtype=jnp.float32), s.shape
+        )
+        return SoapState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tu.tree_zeros_like(params),
+            nu=treedef.unflatten(nu),
+            stats=treedef.unflatten(stats),
+            bases=treedef.unflatten([(eye(a), eye(b)) for a, b in stats]),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        count = numerics.safe_increment(state.count)
+        layouts, treedef = leaf_layouts(updates, weight_dimension_numbers, block_size)
+        sides = [_sides(lay, max_precond_dim) for lay in layouts]
+        grads = treedef.flatten_up_to(updates)
+        mus = treedef.flatten_up_to(state.mu)
+        nus = treedef.flatten_up_to(state.nu)
+        plain = [i for i, u in enumerate(sides) if not any(u)]
+        # Leaves without a preconditioned side run Adam itself.
+        adam_updates, adam_state = adam.update(
+            [grads[i] for i in plain],
+            ScaleByAdamState(
+                state.count, [mus[i] for i in plain], [nus[i] for i in plain]
+            ),
+        )
+        new_updates = list(grads)
+        new_mu, new_nu = list(mus), list(nus)
+        for j, i in enumerate(plain):
+            new_updates[i] = adam_updates[j]
+            new_mu[i], new_nu[i] = adam_state.mu[j], adam_state.nu[j]
+        stats = [tuple(s) for s in treedef.flatten_up_to(state.stats)]
+        bases = [tuple(q) for q in treedef.flatten_up_to(state.bases)]
+        blocks = [
+            lay.blocks(g.astype(jnp.float32)) if any(u) else None
+            for lay, g, u in zip(layouts, grads, sides, strict=True)
+        ]
+
+        def gram(b, side):
+            t = jnp.swapaxes(b, -1, -2)
+            return b @ t if side == 0 else t @ b
+
+        stats = [
+            tuple(
+                beta_s * s + (1 - beta_s) * gram(b, k) if u[k] else s
+                for k, s in enumerate(pair)
+            )
+            for pair, b, u in zip(stats, blocks, sides, strict=True)
+        ]
+        used = [(i, k) for i, u in enumerate(sides) for k in (0, 1) if u[k]]
+
+        def first_bases():
+            out = [list(q) for q in bases]
+            results = map_blocks(eigenbasis, [stats[i][k] for i, k in used])
+            for (i, k), q in zip(used, results, strict=True):
+                out[i][k] = q
+            return [tuple(q) for q in out]
+
+        bases = jax.lax.cond(state.count == 0, first_bases, lambda: bases)
+        correction = 1 - jnp.asarray(b2, jnp.float32) ** count
+        for i, (lay, g, u) in enumerate(zip(layouts, grads, sides, strict=True)):
+            if not any(u):
+                continue
+            new_mu[i] = tu.tree_update_moment(g, mus[i], b1, 1)
+            m_hat = tu.tree_bias_correction(new_mu[i], b1, count)
+            q_l, q_r = bases[i]
+            g_rot, m_rot = map_blocks(
+                lambda item, u=u: _rotate(item, *u, back=False),
+                [
+                    (blocks[i], q_l, q_r),
+                    (lay.blocks(m_hat.astype(jnp.float32)), q_l, q_r),
+                ],
+            )
+            v = b2 * nus[i] + (1 - b2) * jnp.square(g_rot)
+            step = m_rot / (jnp.sqrt(v / correction) + eps)
+            (back,) = map_blocks(
+                lambda item, u=u: _rotate(item, *u, back=True), [(step, q_l, q_r)]
+            )
+            new_updates[i] = lay.unblocks(back).astype(g.dtype)
+            new_nu[i] = v
+
+        def refreshed():
+            out_bases = [list(q) for q in bases]
+            out_nu = list(new_nu)
+            results = map_blocks(
+                lambda item: qr_eigenbasis(*item),
+                [(stats[i][k], bases[i][k]) for i, k in used],
+            )
+            for (i, k), (q, order) in zip(used, results, strict=True):
+                out_bases[i][k] = q
+                out_nu[i] = _permute(out_nu[i], order, 0 if k == 0 else 1)
+            return [tuple(q) for q in out_bases], out_nu
+
+        refresh = (count % precondition_frequency == 0) & (state.count > 0)
+        bases, new_nu = jax.lax.cond(refresh, refreshed, lambda: (bases, new_nu))
+        return treedef.unflatten(new_updates), SoapState(
+            count=count,
+            mu=treedef.unflatten(new_mu),
+            nu=treedef.unflatten(new_nu),
+            stats=treedef.unflatten(stats),
+            bases=treedef.unflatten(bases),
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def _permute(v: jax.Array, order: jax.Array, axis: int) -> jax.Array:
+    """``v`` (blocks, rows, cols) with each block's rows or columns reordered."""
+    return jax.vmap(lambda x, o: jnp.take(x, o, axis=axis))(v, order)
+
+
+@hyperparameters(
+    learning_rate=LEARNING_RATE,
+    b1=DECAY,
+    b2=DECAY,
+    shampoo_beta=optional(DECAY),
+    eps=NON_NEGATIVE,
+    block_size=POSITIVE_INT,
+    precondition_frequency=POSITIVE_INT,
+    max_precond_dim=STEPS,
+    weight_decay=NON_NEGATIVE,
+    mask=MASK,
+)
+def soap(
+    learning_rate: ScalarOrSchedule,
+    b1: float = 0.95,
+    b2: float = 0.95,
+    shampoo_beta: float | None = None,
+    eps: float = 1e-8,
+    block_size: int = 256,
+    precondition_frequency: int = 10,
+    max_precond_dim: int = 2048,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    weight_dimension_numbers: Any = None,
+) -> GradientTransformation:
+    """SOAP with decoupled weight decay (module docs): AdamW's learning rates.
+
+    Args:
+      learning_rate: a step size or schedule.
+      b1, b2, shampoo_beta, eps, block_size, precondition_frequency,
+        max_precond_dim, weight_dimension_numbers: see :func:`scale_by_soap`.
+      weight_decay: decoupled weight decay (AdamW's).
+      mask: which params decay.
+
+    Example:
+      >>> import jax.numpy as jnp, tsx
+      >>> params = {"w": jnp.ones((4, 3))}
+      >>> tx = tsx.contrib.soap(1e-2)
+      >>> updates, state = tx.update({"w": jnp.ones((4, 3))}, tx.init(params))
+      >>> print(updates["w"].shape)
+      (4, 3)
+    """
+    return chain(
+        scale_by_soap(
+            b1,
+            b2,
+            shampoo_beta,
+            eps,
+            block_size,
+            precondition_frequency,
+            max_precond_dim,
+            weight_dimension_numbers,
+        ),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,28 @@
+"""The substrate of the matrix optimizers (Muon, Shampoo, SOAP, PSGD-Kron).
+
+* :func:`matrix_view` and :class:`BlockLayout`: a leaf as a batch of
+  matrices (stacked layers through dimension numbers) cut into tiles;
+* :func:`inverse_root`, :func:`eigenbasis`, :func:`qr_eigenbasis`,
+  :func:`spectral_norm_lower_bound`: matrix functions in float32;
+* batches of same-shaped tiles from the whole tree run together through
+  :func:`tsx.sharding.map_blocks`, which also splits them over devices
+  inside :func:`tsx.sharding.distribute_matrix_work`.
+"""
+
+from tsx.matrix._linalg import (
+    eigenbasis,
+    inverse_root,
+    qr_eigenbasis,
+    spectral_norm_lower_bound,
+)
+from tsx.matrix._views import BlockLayout, leaf_layouts, matrix_view
+
+__all__ = [
+    "BlockLayout",
+    "eigenbasis",
+    "inverse_root",
+    "leaf_layouts",
+    "matrix_view",
+    "qr_eigenbasis",
+    "spectral_norm_lower_bound",
+]

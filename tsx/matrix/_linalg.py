@@ -1,0 +1,84 @@
+"""Matrix functions for preconditioners, in float32 on symmetric matrices.
+
+Each takes one matrix; batches go through ``jax.vmap`` (or
+:func:`tsx.sharding.map_blocks`, which also spreads them over devices).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "eigenbasis",
+    "inverse_root",
+    "qr_eigenbasis",
+    "spectral_norm_lower_bound",
+]
+
+
+def _symmetric(a: jax.Array) -> jax.Array:
+    a = a.astype(jnp.float32)
+    return 0.5 * (a + a.T)
+
+
+def inverse_root(a: jax.Array, p: int | float, eps: float = 1e-6) -> jax.Array:
+    """``(A + eps * lambda_max * I)^(-1/p)`` of a symmetric PSD matrix ``A``.
+
+    From the eigendecomposition ``A = V diag(w) V^T`` in float32: eigenvalues
+    are clipped at 0 (rounding makes tiny ones negative), and the damping is
+    relative to the largest, so the result does not depend on the scale of
+    ``A`` beyond a factor ``c^(-1/p)``; a zero matrix gives
+    ``eps^(-1/p) * I``.
+
+    Args:
+      a: a symmetric positive semi-definite matrix.
+      p: the root (4 for two-sided Shampoo, 2 for one-sided).
+      eps: relative damping.
+    """
+    w, v = jnp.linalg.eigh(_symmetric(a))
+    w = jnp.maximum(w, 0.0)
+    top = jnp.max(w)
+    damping = eps * jnp.where(top > 0, top, 1.0)
+    return (v * (w + damping) ** (-1.0 / p)) @ v.T
+
+
+def eigenbasis(a: jax.Array) -> jax.Array:
+    """The eigenvectors of symmetric ``A`` as columns, largest eigenvalue first."""
+    _, v = jnp.linalg.eigh(_symmetric(a))
+    return v[:, ::-1]
+
+
+def qr_eigenbasis(a: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One step of QR power iteration from basis ``q`` towards ``A``'s eigenbasis.
+
+    Columns are first ordered by their estimated eigenvalue
+    ``diag(q^T A q)`` (largest first), then ``q <- QR(A q)``; returns the new
+    basis and the order applied, so that statistics kept in the old basis can
+    be permuted alike (Vyas et al. 2024, "SOAP", arXiv:2409.11321).
+
+    Args:
+      a: a symmetric matrix.
+      q: an orthogonal matrix (the previous estimate).
+    """
+    a = _symmetric(a)
+    estimate = jnp.einsum("ij,ik,kj->j", q, a, q)
+    order = jnp.argsort(-estimate)
+    q = q[:, order]
+    new, _ = jnp.linalg.qr(a @ q)
+    return new, order
+
+
+def spectral_norm_lower_bound(a: jax.Array) -> jax.Array:
+    """``||A x|| / ||x||`` for ``A``'s column of largest norm: ``<= ||A||_2``.
+
+    Cheap and tight for the nearly rank-one matrices of PSGD's updates (Li,
+    "Preconditioned stochastic gradient descent", arXiv:1512.04202).
+    """
+    a = a.astype(jnp.float32)
+    scale = jnp.max(jnp.abs(a))
+    safe = jnp.where(scale > 0, scale, 1.0)
+    b = a / safe
+    x = b[:, jnp.argmax(jnp.sum(b * b, axis=0))]
+    bound = jnp.linalg.norm(b @ x) / jnp.maximum(jnp.linalg.norm(x), 1e-30)
+    return jnp.where(scale > 0, safe * bound, 0.0)

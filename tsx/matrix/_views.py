@@ -1,0 +1,166 @@
+"""Parameters seen as batches of matrices, and matrices cut into blocks.
+
+A leaf of any rank becomes ``(batch, rows, cols)``:
+
+* with dimension numbers (``reduction_axis`` and ``output_axis``, e.g.
+  :class:`tsx.contrib.MuonDimensionNumbers`), those axes are the rows and the
+  columns and every other axis is a batch axis: a stacked ``(L, m, n)``
+  kernel of ``nn.scan`` with ``reduction_axis=1, output_axis=2`` is ``L``
+  independent ``(m, n)`` matrices;
+* without, a matrix is itself, a higher-rank kernel merges every axis but the
+  last into the rows (a ``(3, 3, 64, 128)`` convolution is ``576 x 128``), a
+  vector is one row and a scalar a ``1 x 1`` matrix.
+
+:class:`BlockLayout` then cuts each matrix into tiles of at most
+``block_size x block_size`` (zero-padded at the edges), so that
+preconditioners stay small; blocks of one shape from anywhere in the tree can
+be stacked and processed together.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["BlockLayout", "matrix_view"]
+
+ReshapeFn = Callable[[jax.Array], jax.Array]
+
+
+def _axes(ndim: int, spec: Sequence[int] | int) -> tuple[int, ...]:
+    spec = (spec,) if isinstance(spec, int) else tuple(spec)
+    return tuple(ax % ndim for ax in spec)
+
+
+def _default_axes(ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    if ndim == 0:
+        return (), ()
+    return tuple(range(ndim - 1)), (ndim - 1,)
+
+
+def matrix_view(
+    shape: tuple[int, ...], dim_nums: Any = None
+) -> tuple[ReshapeFn, ReshapeFn, tuple[int, int, int]]:
+    """``(to_batch, from_batch, (batch, rows, cols))`` for arrays of ``shape``.
+
+    Args:
+      shape: the leaf's shape.
+      dim_nums: None, or an object with ``reduction_axis`` and
+        ``output_axis`` (ints or sequences of ints): the rows and columns.
+
+    Raises:
+      ValueError: when the row and column axes overlap.
+    """
+    ndim = len(shape)
+    if dim_nums is None:
+        rows, cols = _default_axes(ndim)
+    else:
+        rows = _axes(ndim, dim_nums.reduction_axis)
+        cols = _axes(ndim, dim_nums.output_axis)
+    if set(rows) & set(cols):
+        raise ValueError(
+            f"reduction axes {rows} and output axes {cols} overlap "
+            f"(dimension numbers {dim_nums} for shape {shape})."
+        )
+    batch = tuple(sorted(set(range(ndim)) - set(rows) - set(cols)))
+    order = batch + rows + cols
+    inverse = tuple(sorted(range(ndim), key=lambda i: order[i]))
+    permuted = tuple(shape[a] for a in order)
+    flat = (
+        math.prod(shape[a] for a in batch),
+        math.prod(shape[a] for a in rows),
+        math.prod(shape[a] for a in cols),
+    )
+
+    def to_batch(x: jax.Array) -> jax.Array:
+        return x.transpose(order).reshape(flat)
+
+    def from_batch(y: jax.Array) -> jax.Array:
+        return y.reshape(permuted).transpose(inverse)
+
+    return to_batch, from_batch, flat
+
+
+class BlockLayout(NamedTuple):
+    """How one leaf is cut into ``(blocks, rows, cols)`` tiles (static).
+
+    Attributes:
+      shape: the leaf's shape.
+      dim_nums: its dimension numbers (or None).
+      batch, rows, cols: its matrix view.
+      block_rows, block_cols: the tile (``min(rows, block_size)``, ...).
+    """
+
+    shape: tuple[int, ...]
+    dim_nums: Any
+    batch: int
+    rows: int
+    cols: int
+    block_rows: int
+    block_cols: int
+
+    @classmethod
+    def of(cls, shape: tuple[int, ...], dim_nums: Any, block_size: int) -> BlockLayout:
+        """The layout of a leaf of ``shape`` with tiles of ``block_size``."""
+        _, _, (b, m, n) = matrix_view(tuple(shape), dim_nums)
+        return cls(
+            tuple(shape), dim_nums, b, m, n, min(m, block_size), min(n, block_size)
+        )
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Tiles along the rows and along the columns."""
+        return -(-self.rows // self.block_rows), -(-self.cols // self.block_cols)
+
+    @property
+    def num_blocks(self) -> int:
+        """How many tiles the whole leaf becomes."""
+        i, j = self.grid
+        return self.batch * i * j
+
+    def blocks(self, x: jax.Array) -> jax.Array:
+        """``x`` as ``(num_blocks, block_rows, block_cols)``, zero-padded."""
+        to_batch, _, _ = matrix_view(self.shape, self.dim_nums)
+        y = to_batch(x)
+        (i, j), bm, bn = self.grid, self.block_rows, self.block_cols
+        y = jnp.pad(y, ((0, 0), (0, i * bm - self.rows), (0, j * bn - self.cols)))
+        y = y.reshape(self.batch, i, bm, j, bn).transpose(0, 1, 3, 2, 4)
+        return y.reshape(self.num_blocks, bm, bn)
+
+    def unblocks(self, blocks: jax.Array) -> jax.Array:
+        """The inverse of :meth:`blocks` (padding dropped)."""
+        _, from_batch, _ = matrix_view(self.shape, self.dim_nums)
+        (i, j), bm, bn = self.grid, self.block_rows, self.block_cols
+        y = blocks.reshape(self.batch, i, j, bm, bn).transpose(0, 1, 3, 2, 4)
+        y = y.reshape(self.batch, i * bm, j * bn)[:, : self.rows, : self.cols]
+        return from_batch(y)
+
+
+def leaf_layouts(
+    tree: Any, dim_nums: Any, block_size: int
+) -> tuple[list[BlockLayout], Any]:
+    """``(layouts, treedef)``: a :class:`BlockLayout` per leaf of ``tree``.
+
+    Args:
+      tree: the parameters (or updates).
+      dim_nums: None, one dimension-numbers object for every leaf, a tree of
+        them (None for a leaf: the default view) or a function of ``tree``
+        returning either.
+      block_size: the largest tile side.
+    """
+    if callable(dim_nums) and not hasattr(dim_nums, "reduction_axis"):
+        dim_nums = dim_nums(tree)
+    leaves, treedef = jax.tree.flatten(tree)
+    if dim_nums is None or hasattr(dim_nums, "reduction_axis"):
+        per_leaf = [dim_nums] * len(leaves)
+    else:
+        per_leaf = treedef.flatten_up_to(dim_nums)
+    layouts = [
+        BlockLayout.of(tuple(x.shape), d, block_size)
+        for x, d in zip(leaves, per_leaf, strict=True)
+    ]
+    return layouts, treedef
