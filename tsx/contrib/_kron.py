@@ -18,7 +18,7 @@ diagonal factor instead (memory ``O(n)``). The factors are updated with
 probability ``p_t = max(min_prob, min(max_prob, max_prob *
 exp(-decay (t - flat_start))))``: every step at first, rarely later. The
 probe and the coin come from a key in the state (deterministic given
-``seed``). The step is clipped to an RMS of ``1.1`` per leaf, which puts
+``seed``). The step is clipped to an RMS of ``1.1`` per matrix, which puts
 learning rates on Adam's scale.
 
 References: Li 2015, "Preconditioned Stochastic Gradient Descent",
@@ -37,7 +37,13 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.matrix import BlockLayout, leaf_layouts, spectral_norm_lower_bound
+from tsx.contrib._muon import _DIMENSION_NUMBERS
+from tsx.matrix import (
+    BlockLayout,
+    leaf_layouts,
+    matrix_view,
+    spectral_norm_lower_bound,
+)
 from tsx.sharding._placement import map_blocks
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
@@ -158,7 +164,16 @@ def _step(item: tuple[jax.Array, ...], lr: float, fit: bool) -> tuple[jax.Array,
     return x, q_l, q_r
 
 
+def _clipped(layout: BlockLayout, u: jax.Array) -> jax.Array:
+    """``u`` with each matrix of its view scaled to an RMS of at most 1.1."""
+    to_batch, from_batch, _ = matrix_view(layout.shape, layout.dim_nums)
+    y = to_batch(u)
+    rms = jnp.sqrt(jnp.mean(jnp.square(y), axis=(-2, -1), keepdims=True))
+    return from_batch(y * jnp.minimum(1.0, _CLIP_RMS / jnp.maximum(rms, 1e-30)))
+
+
 @hyperparameters(
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
     b1=DECAY,
     preconditioner_lr=POSITIVE,
     precond_init_scale=POSITIVE,
@@ -230,18 +245,23 @@ def scale_by_kron(
         fit = jax.random.uniform(coin) < update_probability(
             state.count, max_prob, min_prob, prob_decay, flat_start
         )
-        probes = jax.random.split(probe, len(layouts))
-        items = [
-            (
-                b := lay.blocks(m.astype(jnp.float32)),
-                q_l,
-                q_r,
-                jax.random.normal(k, b.shape, jnp.float32),
-            )
-            for lay, m, (q_l, q_r), k in zip(
-                layouts, m_hat, factors, probes, strict=True
-            )
-        ]
+        # One probe per block, keyed by the block's place in the whole tree, so
+        # a stacked leaf and its layers as separate leaves draw the same.
+        offsets = [0]
+        for lay in layouts:
+            offsets.append(offsets[-1] + lay.num_blocks)
+        items = []
+        for lay, m, (q_l, q_r), start in zip(
+            layouts, m_hat, factors, offsets, strict=False
+        ):
+            b = lay.blocks(m.astype(jnp.float32))
+            index = start + jnp.arange(lay.num_blocks)
+            v = jax.vmap(
+                lambda i, shape=b.shape[1:]: jax.random.normal(
+                    jax.random.fold_in(probe, i), shape, jnp.float32
+                )
+            )(index)
+            items.append((b, q_l, q_r, v))
 
         def run(do_fit):
             return map_blocks(
@@ -251,10 +271,7 @@ def scale_by_kron(
         results = jax.lax.cond(fit, lambda: run(True), lambda: run(False))
         new_updates = []
         for lay, m, (x, _, _) in zip(layouts, m_hat, results, strict=True):
-            u = lay.unblocks(x)
-            rms = jnp.sqrt(jnp.mean(jnp.square(u)))
-            u = u * jnp.minimum(1.0, _CLIP_RMS / jnp.maximum(rms, 1e-30))
-            new_updates.append(u.astype(m.dtype))
+            new_updates.append(_clipped(lay, lay.unblocks(x)).astype(m.dtype))
         return treedef.unflatten(new_updates), KronState(
             count=count,
             key=key,
@@ -266,6 +283,7 @@ def scale_by_kron(
 
 
 @hyperparameters(
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
     learning_rate=LEARNING_RATE,
     b1=DECAY,
     preconditioner_lr=POSITIVE,
@@ -300,7 +318,7 @@ def kron(
 
     Args:
       learning_rate: a step size or schedule (Adam's scale: the step's RMS is
-        at most 1.1 per leaf).
+        at most 1.1 per matrix).
       b1, preconditioner_lr, precond_init_scale, block_size, max_precond_dim,
         max_prob, min_prob, prob_decay, flat_start, seed,
         weight_dimension_numbers: see :func:`scale_by_kron`.

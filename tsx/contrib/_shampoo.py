@@ -40,6 +40,7 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
+from tsx.contrib._muon import _DIMENSION_NUMBERS
 from tsx.matrix import BlockLayout, inverse_root, leaf_layouts
 from tsx.sharding._placement import map_blocks
 from tsx.transforms._masking import MaskOrFn
@@ -99,6 +100,7 @@ def _eye_like(stats: jax.Array) -> jax.Array:
 
 
 @hyperparameters(
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
     b1=DECAY,
     b2=DECAY,
     eps=NON_NEGATIVE,
@@ -275,6 +277,7 @@ def _precondition(item: tuple[jax.Array, ...], left: bool, right: bool) -> jax.A
 
 
 @hyperparameters(
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
     learning_rate=LEARNING_RATE,
     b1=DECAY,
     b2=DECAY,

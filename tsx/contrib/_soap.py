@@ -37,6 +37,7 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
+from tsx.contrib._muon import _DIMENSION_NUMBERS
 from tsx.matrix import BlockLayout, eigenbasis, leaf_layouts, qr_eigenbasis
 from tsx.optimizers._adam import ScaleByAdamState, scale_by_adam
 from tsx.sharding._placement import map_blocks
@@ -101,6 +102,7 @@ def _rotate(item: tuple[jax.Array, ...], left: bool, right: bool, back: bool):
 
 
 @hyperparameters(
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
     b1=DECAY,
     b2=DECAY,
     shampoo_beta=optional(DECAY),
@@ -262,6 +264,7 @@ def _permute(v: jax.Array, order: jax.Array, axis: int) -> jax.Array:
 
 
 @hyperparameters(
+    weight_dimension_numbers=_DIMENSION_NUMBERS,
     learning_rate=LEARNING_RATE,
     b1=DECAY,
     b2=DECAY,

@@ -1,0 +1,61 @@
+"""PSGD-Kron: determinism, the update probability, and its fixed point."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import tsx
+
+
+def _steps(tx, grads, n):
+    state = tx.init(jax.tree.map(jnp.zeros_like, grads))
+    update = jax.jit(tx.update)
+    for _ in range(n):
+        updates, state = update(grads, state)
+    return updates, state
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers():
+    grads = {"w": jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)))}
+    a, _ = _steps(tsx.contrib.scale_by_kron(seed=7), grads, 3)
+    b, _ = _steps(tsx.contrib.scale_by_kron(seed=7), grads, 3)
+    c, _ = _steps(tsx.contrib.scale_by_kron(seed=8), grads, 3)
+    np.testing.assert_array_equal(np.asarray(a["w"]), np.asarray(b["w"]))
+    assert not np.allclose(np.asarray(a["w"]), np.asarray(c["w"]))
+
+
+def test_update_probability_follows_its_formula():
+    steps = np.array([0, 499, 500, 1500, 10_000])
+    got = np.asarray(tsx.contrib.update_probability(steps))
+    want = np.clip(np.exp(-0.001 * np.maximum(steps - 500, 0)), 0.03, 1.0)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_without_fitting_the_step_is_the_clipped_momentum():
+    g = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32) * 5
+    tx = tsx.contrib.scale_by_kron(b1=0.0, max_prob=0.0, min_prob=0.0)
+    updates, state = _steps(tx, {"w": jnp.asarray(g)}, 2)
+    rms = np.sqrt(np.mean(g**2))
+    np.testing.assert_allclose(
+        np.asarray(updates["w"]), g * min(1.0, 1.1 / rms), rtol=1e-5
+    )
+    np.testing.assert_array_equal(np.asarray(state.factors["w"][0][0]), np.eye(4))
+
+
+def test_diagonal_factors_converge_to_the_inverse_root_of_the_second_moment():
+    # A constant gradient g: PSGD's fixed point E[A A^T] = E[B B^T] is
+    # P = 1 / |g| elementwise, so the step tends to sign(g), like Adam's. One
+    # Gaussian probe per step makes the factors fluctuate around it: compare
+    # the geometric mean of the last 500 steps.
+    g = jnp.asarray([[0.5, -1.0, 2.0, -0.7, 1.5]])
+    tx = tsx.contrib.scale_by_kron(b1=0.0, max_precond_dim=0, preconditioner_lr=0.05)
+    state = tx.init({"w": g})
+    update = jax.jit(tx.update)
+    history = []
+    for _ in range(2000):
+        updates, state = update({"w": g}, state)
+        history.append(np.asarray(updates["w"][0]))
+    tail = np.array(history[-500:])
+    assert np.all(np.sign(tail) == np.sign(np.asarray(g[0])))
+    mean = np.exp(np.mean(np.log(np.abs(tail)), axis=0))
+    np.testing.assert_allclose(mean, 1.0, rtol=0.25)
