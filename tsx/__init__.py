@@ -19,6 +19,7 @@ from tsx import (
     losses,
     lowbit,
     masks,
+    matrix,
     microbatching,
     numerics,
     optimizers,

@@ -44,7 +44,7 @@ from tsx.matrix import (
     matrix_view,
     spectral_norm_lower_bound,
 )
-from tsx.sharding._placement import map_blocks
+from tsx.sharding._placement import cond, map_blocks, sharded_like
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
@@ -268,10 +268,11 @@ def scale_by_kron(
                 lambda item: _step(item, preconditioner_lr, do_fit), items
             )
 
-        results = jax.lax.cond(fit, lambda: run(True), lambda: run(False))
+        results = cond(fit, lambda: run(True), lambda: run(False))
         new_updates = []
         for lay, m, (x, _, _) in zip(layouts, m_hat, results, strict=True):
-            new_updates.append(_clipped(lay, lay.unblocks(x)).astype(m.dtype))
+            u = sharded_like(_clipped(lay, lay.unblocks(x)), m)
+            new_updates.append(u.astype(m.dtype))
         return treedef.unflatten(new_updates), KronState(
             count=count,
             key=key,
@@ -319,9 +320,17 @@ def kron(
     Args:
       learning_rate: a step size or schedule (Adam's scale: the step's RMS is
         at most 1.1 per matrix).
-      b1, preconditioner_lr, precond_init_scale, block_size, max_precond_dim,
-        max_prob, min_prob, prob_decay, flat_start, seed,
-        weight_dimension_numbers: see :func:`scale_by_kron`.
+      b1: as in :func:`scale_by_kron`.
+      preconditioner_lr: as in :func:`scale_by_kron`.
+      precond_init_scale: as in :func:`scale_by_kron`.
+      block_size: as in :func:`scale_by_kron`.
+      max_precond_dim: as in :func:`scale_by_kron`.
+      max_prob: as in :func:`scale_by_kron`.
+      min_prob: as in :func:`scale_by_kron`.
+      prob_decay: as in :func:`scale_by_kron`.
+      flat_start: as in :func:`scale_by_kron`.
+      seed: as in :func:`scale_by_kron`.
+      weight_dimension_numbers: as in :func:`scale_by_kron`.
       weight_decay: decoupled weight decay.
       mask: which params decay.
 

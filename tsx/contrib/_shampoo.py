@@ -42,7 +42,7 @@ from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.contrib._muon import _DIMENSION_NUMBERS
 from tsx.matrix import BlockLayout, inverse_root, leaf_layouts
-from tsx.sharding._placement import map_blocks
+from tsx.sharding._placement import cond, map_blocks
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
@@ -221,7 +221,7 @@ def scale_by_shampoo(
                     out[i][k] = r
             return [tuple(r) for r in out]
 
-        roots = jax.lax.cond(
+        roots = cond(
             state.count % precondition_frequency == 0, fresh_roots, lambda: roots
         )
         # One batch per kind of block (left, right or both sides), whole tree.
@@ -251,7 +251,7 @@ def scale_by_shampoo(
                 norm_p = jnp.sqrt(jnp.sum(p * p, axis=(-2, -1), keepdims=True))
                 norm_a = jnp.sqrt(jnp.sum(ab * ab, axis=(-2, -1), keepdims=True))
                 p = p * (norm_a / jnp.maximum(norm_p, 1e-30))
-            direction = lay.unblocks(p).astype(g.dtype)
+            direction = lay.unblocks(p, like=g).astype(g.dtype)
             directions.append(jnp.where(started, direction, a))
         direction = treedef.unflatten(directions)
         mu = tu.tree_update_moment(direction, state.mu, b1, 1)
@@ -313,9 +313,16 @@ def shampoo(
 
     Args:
       learning_rate: a step size or schedule.
-      b1, b2, eps, matrix_eps, block_size, precondition_frequency,
-        start_preconditioning_step, graft_type, max_precond_dim,
-        weight_dimension_numbers: see :func:`scale_by_shampoo`.
+      b1: as in :func:`scale_by_shampoo`.
+      b2: as in :func:`scale_by_shampoo`.
+      eps: as in :func:`scale_by_shampoo`.
+      matrix_eps: as in :func:`scale_by_shampoo`.
+      block_size: as in :func:`scale_by_shampoo`.
+      precondition_frequency: as in :func:`scale_by_shampoo`.
+      start_preconditioning_step: as in :func:`scale_by_shampoo`.
+      graft_type: as in :func:`scale_by_shampoo`.
+      max_precond_dim: as in :func:`scale_by_shampoo`.
+      weight_dimension_numbers: as in :func:`scale_by_shampoo`.
       weight_decay: decoupled weight decay (AdamW's).
       mask: which params decay (a tree of bools or a function of the params).
 

@@ -40,7 +40,7 @@ from tsx._combine import chain
 from tsx.contrib._muon import _DIMENSION_NUMBERS
 from tsx.matrix import BlockLayout, eigenbasis, leaf_layouts, qr_eigenbasis
 from tsx.optimizers._adam import ScaleByAdamState, scale_by_adam
-from tsx.sharding._placement import map_blocks
+from tsx.sharding._placement import cond, map_blocks
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
@@ -210,7 +210,7 @@ def scale_by_soap(
                 out[i][k] = q
             return [tuple(q) for q in out]
 
-        bases = jax.lax.cond(state.count == 0, first_bases, lambda: bases)
+        bases = cond(state.count == 0, first_bases, lambda: bases)
         correction = 1 - jnp.asarray(b2, jnp.float32) ** count
         for i, (lay, g, u) in enumerate(zip(layouts, grads, sides, strict=True)):
             if not any(u):
@@ -230,7 +230,7 @@ def scale_by_soap(
             (back,) = map_blocks(
                 lambda item, u=u: _rotate(item, *u, back=True), [(step, q_l, q_r)]
             )
-            new_updates[i] = lay.unblocks(back).astype(g.dtype)
+            new_updates[i] = lay.unblocks(back, like=g).astype(g.dtype)
             new_nu[i] = v
 
         def refreshed():
@@ -246,7 +246,7 @@ def scale_by_soap(
             return [tuple(q) for q in out_bases], out_nu
 
         refresh = (count % precondition_frequency == 0) & (state.count > 0)
-        bases, new_nu = jax.lax.cond(refresh, refreshed, lambda: (bases, new_nu))
+        bases, new_nu = cond(refresh, refreshed, lambda: (bases, new_nu))
         return treedef.unflatten(new_updates), SoapState(
             count=count,
             mu=treedef.unflatten(new_mu),
@@ -293,8 +293,14 @@ def soap(
 
     Args:
       learning_rate: a step size or schedule.
-      b1, b2, shampoo_beta, eps, block_size, precondition_frequency,
-        max_precond_dim, weight_dimension_numbers: see :func:`scale_by_soap`.
+      b1: as in :func:`scale_by_soap`.
+      b2: as in :func:`scale_by_soap`.
+      shampoo_beta: as in :func:`scale_by_soap`.
+      eps: as in :func:`scale_by_soap`.
+      block_size: as in :func:`scale_by_soap`.
+      precondition_frequency: as in :func:`scale_by_soap`.
+      max_precond_dim: as in :func:`scale_by_soap`.
+      weight_dimension_numbers: as in :func:`scale_by_soap`.
       weight_decay: decoupled weight decay (AdamW's).
       mask: which params decay.
 

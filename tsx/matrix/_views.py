@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from tsx.sharding._placement import gathered, sharded_like
+
 __all__ = ["BlockLayout", "matrix_view"]
 
 ReshapeFn = Callable[[jax.Array], jax.Array]
@@ -125,19 +127,23 @@ class BlockLayout(NamedTuple):
     def blocks(self, x: jax.Array) -> jax.Array:
         """``x`` as ``(num_blocks, block_rows, block_cols)``, zero-padded."""
         to_batch, _, _ = matrix_view(self.shape, self.dim_nums)
-        y = to_batch(x)
+        y = to_batch(gathered(x))  # whole: blocks cut across any sharding
         (i, j), bm, bn = self.grid, self.block_rows, self.block_cols
         y = jnp.pad(y, ((0, 0), (0, i * bm - self.rows), (0, j * bn - self.cols)))
         y = y.reshape(self.batch, i, bm, j, bn).transpose(0, 1, 3, 2, 4)
         return y.reshape(self.num_blocks, bm, bn)
 
-    def unblocks(self, blocks: jax.Array) -> jax.Array:
-        """The inverse of :meth:`blocks` (padding dropped)."""
+    def unblocks(self, blocks: jax.Array, like: jax.Array | None = None) -> jax.Array:
+        """The inverse of :meth:`blocks` (padding dropped).
+
+        With ``like`` (an array of the leaf's shape), the result takes its
+        layout where that is part of the type (an Explicit mesh).
+        """
         _, from_batch, _ = matrix_view(self.shape, self.dim_nums)
         (i, j), bm, bn = self.grid, self.block_rows, self.block_cols
         y = blocks.reshape(self.batch, i, j, bm, bn).transpose(0, 1, 3, 2, 4)
         y = y.reshape(self.batch, i * bm, j * bn)[:, : self.rows, : self.cols]
-        return from_batch(y)
+        return from_batch(y) if like is None else sharded_like(from_batch(y), like)
 
 
 def leaf_layouts(

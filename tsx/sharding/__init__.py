@@ -22,6 +22,7 @@ from tsx.sharding._layout import (
     zero_spec,
 )
 from tsx.sharding._placement import (
+    cond,
     distribute_matrix_work,
     explicit_spec,
     map_blocks,
@@ -31,6 +32,7 @@ from tsx.sharding._placement import (
 
 __all__ = [
     "ZERO_MIN_SIZE",
+    "cond",
     "distribute_matrix_work",
     "explicit_spec",
     "init",

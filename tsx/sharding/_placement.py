@@ -30,6 +30,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 __all__ = [
+    "cond",
     "distribute_matrix_work",
     "explicit_spec",
     "map_blocks",
@@ -144,7 +145,7 @@ def gathered(tree: Any) -> Any:
     return jax.tree.map(one, tree)
 
 
-def _sharded_like(tree: Any, like: Any) -> Any:
+def sharded_like(tree: Any, like: Any) -> Any:
     """Results shaped like ``like`` (an input array) get its explicit layout."""
     spec = explicit_spec(like)
     if spec is None:
@@ -280,8 +281,41 @@ def map_matrices(
         results = _each(lambda m, key=key: fn(m, key), stack, work)
         for j, i in enumerate(members):
             one = jax.tree.map(lambda r, j=j: r[j], results)
-            out[i] = _sharded_like(one, firsts[i])
+            out[i] = sharded_like(one, firsts[i])
     return out
+
+
+def _whole_on_each_device(tree: Any) -> Any:
+    """``tree`` replicated over the mesh in context (no-op without one).
+
+    Matrix work then runs whole on every device, with no collective inside
+    it: XLA's CPU runtime can deadlock on collectives mixed with
+    eigendecompositions across forced host devices.
+    """
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty:
+        return tree
+    return jax.tree.map(lambda x: _move(x, P(*([None] * x.ndim)), mesh), tree)
+
+
+def _vmapped(fn: Callable[[Any], Any], stack: Any, work: _WorkAxis | None) -> Any:
+    """``jax.vmap(fn)(stack)``, split over the work axis if there is one.
+
+    With a work axis each device maps over its own part (``shard_map``), so
+    the work itself holds no collective; the parts are gathered after.
+    """
+    if work is None:
+        return _whole_on_each_device(jax.vmap(fn)(_whole_on_each_device(stack)))
+    stack = _constrain(stack, work, True)
+    context = jax.sharding.get_abstract_mesh()
+    local = jax.shard_map(
+        jax.vmap(fn),
+        mesh=work.mesh if context.empty else context,
+        in_specs=P(work.axis),
+        out_specs=P(work.axis),
+        check_vma=False,
+    )
+    return _constrain(local(stack), work, False)
 
 
 def map_blocks(fn: Callable[[Any], Any], stacks: Sequence[Any]) -> list[Any]:
@@ -319,13 +353,30 @@ def map_blocks(fn: Callable[[Any], Any], stacks: Sequence[Any]) -> list[Any]:
             stack = jax.tree.map(
                 lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]), stack
             )
-        if work is not None:
-            stack = _constrain(stack, work, True)
-        results = jax.vmap(fn)(stack)
-        if work is not None:
-            results = _constrain(results, work, False)
+        results = _vmapped(fn, stack, work)
         start = 0
         for i, count in zip(members, counts, strict=True):
             out[i] = jax.tree.map(lambda r, s=start, c=count: r[s : s + c], results)
             start += count
     return out
+
+
+def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
+    """``jax.lax.cond(pred, true_fn, false_fn)``, or both and a select on CPU meshes.
+
+    With several CPU devices in one process, XLA's CPU runtime can deadlock
+    when a conditional holds collectives (a partitioned eigendecomposition,
+    a gathered block): some device threads wait in a rendezvous the others
+    never reach. There, both branches run and the result is selected; on
+    one device and on accelerators this is ``jax.lax.cond`` (the skipped
+    branch costs nothing).
+
+    Args:
+      pred: a boolean scalar.
+      true_fn: the branch for ``pred``, without arguments.
+      false_fn: the other branch.
+    """
+    if jax.default_backend() == "cpu" and jax.device_count() > 1:
+        on, off = true_fn(), false_fn()
+        return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on, off)
+    return jax.lax.cond(pred, true_fn, false_fn)
