@@ -338,7 +338,8 @@ def kron(
       >>> import jax.numpy as jnp, tsx
       >>> params = {"w": jnp.ones((4, 3))}
       >>> tx = tsx.contrib.kron(1e-3, seed=0)
-      >>> updates, state = tx.update({"w": jnp.ones((4, 3))}, tx.init(params))
+      >>> grads = {"w": jnp.ones((4, 3))}
+      >>> updates, state = tx.update(grads, tx.init(params), params)
       >>> print(updates["w"].shape)
       (4, 3)
     """

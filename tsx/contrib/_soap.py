@@ -308,7 +308,8 @@ def soap(
       >>> import jax.numpy as jnp, tsx
       >>> params = {"w": jnp.ones((4, 3))}
       >>> tx = tsx.contrib.soap(1e-2)
-      >>> updates, state = tx.update({"w": jnp.ones((4, 3))}, tx.init(params))
+      >>> grads = {"w": jnp.ones((4, 3))}
+      >>> updates, state = tx.update(grads, tx.init(params), params)
       >>> print(updates["w"].shape)
       (4, 3)
     """
