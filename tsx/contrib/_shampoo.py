@@ -41,7 +41,7 @@ from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.contrib._muon import _DIMENSION_NUMBERS
-from tsx.matrix import BlockLayout, inverse_root, leaf_layouts
+from tsx.matrix import identities_like, inverse_root, leaf_layouts
 from tsx.sharding._placement import cond, map_blocks
 from tsx.transforms._masking import MaskOrFn
 from tsx.transforms._scaling import scale_by_learning_rate
@@ -78,25 +78,6 @@ class ShampooState(NamedTuple):
     nu: Any
     stats: Any
     roots: Any
-
-
-def _sides(layout: BlockLayout, max_precond_dim: int) -> tuple[bool, bool]:
-    """Which sides of the leaf's blocks are preconditioned."""
-    if layout.rows == 1 or layout.cols == 1:
-        return False, False  # vectors and scalars: grafting only
-    return (
-        layout.block_rows <= max_precond_dim,
-        layout.block_cols <= max_precond_dim,
-    )
-
-
-def _side_zeros(layout: BlockLayout, n: int, used: bool) -> jax.Array:
-    size = n if used else 1
-    return jnp.zeros((layout.num_blocks if used else 1, size, size), jnp.float32)
-
-
-def _eye_like(stats: jax.Array) -> jax.Array:
-    return jnp.broadcast_to(jnp.eye(stats.shape[-1], dtype=jnp.float32), stats.shape)
 
 
 @hyperparameters(
@@ -145,15 +126,10 @@ def scale_by_shampoo(
     def init_fn(params):
         layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
 
-        def zeros(lay):
-            left, right = _sides(lay, max_precond_dim)
-            return (
-                _side_zeros(lay, lay.block_rows, left),
-                _side_zeros(lay, lay.block_cols, right),
-            )
-
-        stats = treedef.unflatten([zeros(lay) for lay in layouts])
-        roots = jax.tree.map(_eye_like, stats)
+        stats = treedef.unflatten(
+            [lay.side_statistics(max_precond_dim) for lay in layouts]
+        )
+        roots = jax.tree.map(identities_like, stats)
         return ShampooState(
             count=jnp.zeros([], jnp.int32),
             mu=tu.tree_zeros_like(params),
@@ -189,7 +165,7 @@ def scale_by_shampoo(
             for lay, g in zip(layouts, grads, strict=True)
         ]
 
-        sides = [_sides(lay, max_precond_dim) for lay in layouts]
+        sides = [lay.sides(max_precond_dim) for lay in layouts]
 
         def accumulate(stat, g, side, used):
             if not used:

@@ -38,7 +38,7 @@ from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.contrib._muon import _DIMENSION_NUMBERS
-from tsx.matrix import BlockLayout, eigenbasis, leaf_layouts, qr_eigenbasis
+from tsx.matrix import eigenbasis, identities_like, leaf_layouts, qr_eigenbasis
 from tsx.optimizers._adam import ScaleByAdamState, scale_by_adam
 from tsx.sharding._placement import cond, map_blocks
 from tsx.transforms._masking import MaskOrFn
@@ -75,21 +75,6 @@ class SoapState(NamedTuple):
     nu: Any
     stats: Any
     bases: Any
-
-
-def _sides(layout: BlockLayout, max_precond_dim: int) -> tuple[bool, bool]:
-    if layout.rows == 1 or layout.cols == 1:
-        return False, False
-    return (
-        layout.block_rows <= max_precond_dim,
-        layout.block_cols <= max_precond_dim,
-    )
-
-
-def _side(layout: BlockLayout, n: int, used: bool) -> jax.Array:
-    if not used:
-        return jnp.zeros((1, 1, 1), jnp.float32)
-    return jnp.zeros((layout.num_blocks, n, n), jnp.float32)
 
 
 def _rotate(item: tuple[jax.Array, ...], left: bool, right: bool, back: bool):
@@ -140,33 +125,29 @@ def scale_by_soap(
     def init_fn(params):
         layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
         leaves = treedef.flatten_up_to(params)
-        sides = [_sides(lay, max_precond_dim) for lay in layouts]
-        stats = [
-            (_side(lay, lay.block_rows, u[0]), _side(lay, lay.block_cols, u[1]))
-            for lay, u in zip(layouts, sides, strict=True)
-        ]
+        sides = [lay.sides(max_precond_dim) for lay in layouts]
+        stats = [lay.side_statistics(max_precond_dim) for lay in layouts]
         nu = [
             jnp.zeros((lay.num_blocks, lay.block_rows, lay.block_cols), jnp.float32)
             if any(u)
             else jnp.zeros_like(x)
             for lay, u, x in zip(layouts, sides, leaves, strict=True)
         ]
-        eye = lambda s: jnp.broadcast_to(  # noqa: E731
-            jnp.eye(s.shape[-1], dtype=jnp.float32), s.shape
-        )
         return SoapState(
             count=jnp.zeros([], jnp.int32),
             mu=tu.tree_zeros_like(params),
             nu=treedef.unflatten(nu),
             stats=treedef.unflatten(stats),
-            bases=treedef.unflatten([(eye(a), eye(b)) for a, b in stats]),
+            bases=treedef.unflatten(
+                [(identities_like(a), identities_like(b)) for a, b in stats]
+            ),
         )
 
     def update_fn(updates, state, params=None):
         del params
         count = numerics.safe_increment(state.count)
         layouts, treedef = leaf_layouts(updates, weight_dimension_numbers, block_size)
-        sides = [_sides(lay, max_precond_dim) for lay in layouts]
+        sides = [lay.sides(max_precond_dim) for lay in layouts]
         grads = treedef.flatten_up_to(updates)
         mus = treedef.flatten_up_to(state.mu)
         nus = treedef.flatten_up_to(state.nu)

@@ -15,11 +15,17 @@ from tsx.matrix._linalg import (
     qr_eigenbasis,
     spectral_norm_lower_bound,
 )
-from tsx.matrix._views import BlockLayout, leaf_layouts, matrix_view
+from tsx.matrix._views import (
+    BlockLayout,
+    identities_like,
+    leaf_layouts,
+    matrix_view,
+)
 
 __all__ = [
     "BlockLayout",
     "eigenbasis",
+    "identities_like",
     "inverse_root",
     "leaf_layouts",
     "matrix_view",

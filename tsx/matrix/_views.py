@@ -124,6 +124,25 @@ class BlockLayout(NamedTuple):
         i, j = self.grid
         return self.batch * i * j
 
+    def sides(self, max_dim: int) -> tuple[bool, bool]:
+        """Which sides of the blocks get a matrix preconditioner.
+
+        None for vectors and scalars (one side of size 1); otherwise each
+        side whose block is at most ``max_dim`` long.
+        """
+        if self.rows == 1 or self.cols == 1:
+            return False, False
+        return self.block_rows <= max_dim, self.block_cols <= max_dim
+
+    def side_statistics(self, max_dim: int) -> tuple[jax.Array, jax.Array]:
+        """Zero ``(left, right)`` statistics per block; ``(1, 1, 1)`` when unused."""
+        return tuple(
+            jnp.zeros((self.num_blocks, n, n) if used else (1, 1, 1), jnp.float32)
+            for n, used in zip(
+                (self.block_rows, self.block_cols), self.sides(max_dim), strict=True
+            )
+        )
+
     def blocks(self, x: jax.Array) -> jax.Array:
         """``x`` as ``(num_blocks, block_rows, block_cols)``, zero-padded."""
         to_batch, _, _ = matrix_view(self.shape, self.dim_nums)
@@ -170,3 +189,8 @@ def leaf_layouts(
         for x, d in zip(leaves, per_leaf, strict=True)
     ]
     return layouts, treedef
+
+
+def identities_like(stats: jax.Array) -> jax.Array:
+    """Identity matrices shaped like a stack of square matrices."""
+    return jnp.broadcast_to(jnp.eye(stats.shape[-1], dtype=jnp.float32), stats.shape)
