@@ -33,13 +33,29 @@ def test_update_probability_follows_its_formula():
 
 def test_without_fitting_the_step_is_the_clipped_momentum():
     g = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32) * 5
-    tx = tsx.contrib.scale_by_kron(b1=0.0, max_prob=0.0, min_prob=0.0)
+    tx = tsx.contrib.scale_by_kron(
+        b1=0.0, max_prob=0.0, min_prob=0.0, precond_init_scale=1.0
+    )
     updates, state = _steps(tx, {"w": jnp.asarray(g)}, 2)
     rms = np.sqrt(np.mean(g**2))
     np.testing.assert_allclose(
         np.asarray(updates["w"]), g * min(1.0, 1.1 / rms), rtol=1e-5
     )
     np.testing.assert_array_equal(np.asarray(state.factors["w"][0][0]), np.eye(4))
+
+
+def test_default_initial_scale_gives_the_first_step_unit_rms_by_fourth_moment():
+    # Q_L = Q_R = c I with c = mean(g^4)^(-1/16): P(g) = c^4 g.
+    g = np.random.default_rng(2).normal(size=(6, 4)).astype(np.float32) * 1e-3
+    tx = tsx.contrib.scale_by_kron(b1=0.0, max_prob=0.0, min_prob=0.0)
+    updates, state = _steps(tx, {"w": jnp.asarray(g)}, 2)
+    c = np.mean(g.astype(np.float64) ** 4) ** (-1 / 16)
+    want = g * c**4
+    want = want * min(1.0, 1.1 / np.sqrt(np.mean(want**2)))
+    np.testing.assert_allclose(np.asarray(updates["w"]), want, rtol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(state.factors["w"][1][0]), c * np.eye(4), rtol=1e-5
+    )
 
 
 def test_diagonal_factors_converge_to_the_inverse_root_of_the_second_moment():

@@ -42,6 +42,7 @@ from tsx.matrix import (
     BlockLayout,
     leaf_layouts,
     matrix_view,
+    one_at_a_time_on_cpu,
     spectral_norm_lower_bound,
 )
 from tsx.sharding._placement import cond, map_blocks, sharded_like
@@ -59,6 +60,7 @@ from tsx.validation import (
     STEPS,
     hyperparameters,
     integer,
+    optional,
 )
 
 __all__ = ["KronState", "kron", "scale_by_kron", "update_probability"]
@@ -134,9 +136,12 @@ def _solve(q: jax.Array, x: jax.Array, side: int) -> jax.Array:
     """``Q^{-T} x`` (side 0) or ``x Q^{-1}`` (side 1) for upper-triangular ``Q``."""
     if q.ndim == 1:
         return x / q[:, None] if side == 0 else x / q[None, :]
-    if side == 0:
-        return jax.scipy.linalg.solve_triangular(q, x, trans=1, lower=False)
-    return jax.scipy.linalg.solve_triangular(q, x.T, trans=1, lower=False).T
+    return _upper_solve_t(q, x) if side == 0 else _upper_solve_t(q, x.T).T
+
+
+@one_at_a_time_on_cpu
+def _upper_solve_t(q: jax.Array, x: jax.Array) -> jax.Array:
+    return jax.scipy.linalg.solve_triangular(q, x, trans=1, lower=False)
 
 
 def _fit(q: jax.Array, a: jax.Array, b: jax.Array, side: int, lr: float) -> jax.Array:
@@ -150,6 +155,23 @@ def _fit(q: jax.Array, a: jax.Array, b: jax.Array, side: int, lr: float) -> jax.
     t1, t2 = a @ a.T, b @ b.T
     norm = spectral_norm_lower_bound(t1 + t2)
     return q - lr / jnp.maximum(norm, 1e-30) * jnp.triu(t1 - t2) @ q
+
+
+def _first_scale(
+    m: jax.Array, q_l: jax.Array, q_r: jax.Array, first: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """The factors times ``mean(M^4)^(-1/16)`` per block on the first step.
+
+    Both factors together give ``P = mean(M^4)^(-1/4) I``, about
+    ``1 / RMS(M)`` (the fourth moment is not fooled by a few zeros).
+    """
+    fourth = jnp.mean(m**4, axis=(-2, -1))
+    c = jnp.where(first & (fourth > 0), fourth, 1.0) ** (-1.0 / 16)
+
+    def times(q):
+        return q * c.reshape(c.shape + (1,) * (q.ndim - 1))
+
+    return times(q_l), times(q_r)
 
 
 def _step(item: tuple[jax.Array, ...], lr: float, fit: bool) -> tuple[jax.Array, ...]:
@@ -176,7 +198,7 @@ def _clipped(layout: BlockLayout, u: jax.Array) -> jax.Array:
     weight_dimension_numbers=_DIMENSION_NUMBERS,
     b1=DECAY,
     preconditioner_lr=POSITIVE,
-    precond_init_scale=POSITIVE,
+    precond_init_scale=optional(POSITIVE),
     block_size=POSITIVE_INT,
     max_precond_dim=STEPS,
     max_prob=PROBABILITY,
@@ -188,7 +210,7 @@ def _clipped(layout: BlockLayout, u: jax.Array) -> jax.Array:
 def scale_by_kron(
     b1: float = 0.9,
     preconditioner_lr: float = 0.1,
-    precond_init_scale: float = 1.0,
+    precond_init_scale: float | None = None,
     block_size: int = 256,
     max_precond_dim: int = 2048,
     max_prob: float = 1.0,
@@ -203,7 +225,10 @@ def scale_by_kron(
     Args:
       b1: momentum (debiased) of the gradients.
       preconditioner_lr: the factors' step size ``eta``.
-      precond_init_scale: the factors start at ``scale^(1/2) * I``.
+      precond_init_scale: the factors start at ``scale^(1/2) * I``, so that
+        ``P = scale^2 I``; ``None``: per block, from the first step's
+        momentum, ``scale = mean(M^4)^(-1/8)``, so that the first step has an
+        RMS of about 1 (as Adam's does).
       block_size: the largest block side.
       max_precond_dim: sides larger than this get a diagonal factor.
       max_prob, min_prob, prob_decay, flat_start: the update probability
@@ -212,7 +237,7 @@ def scale_by_kron(
       weight_dimension_numbers: how leaves become matrices (see
         :func:`tsx.contrib.scale_by_shampoo`).
     """
-    side_scale = precond_init_scale**0.5
+    side_scale = 1.0 if precond_init_scale is None else precond_init_scale**0.5
 
     def init_fn(params):
         layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
@@ -261,6 +286,8 @@ def scale_by_kron(
                     jax.random.fold_in(probe, i), shape, jnp.float32
                 )
             )(index)
+            if precond_init_scale is None:
+                q_l, q_r = _first_scale(b, q_l, q_r, state.count == 0)
             items.append((b, q_l, q_r, v))
 
         def run(do_fit):
@@ -288,7 +315,7 @@ def scale_by_kron(
     learning_rate=LEARNING_RATE,
     b1=DECAY,
     preconditioner_lr=POSITIVE,
-    precond_init_scale=POSITIVE,
+    precond_init_scale=optional(POSITIVE),
     block_size=POSITIVE_INT,
     max_precond_dim=STEPS,
     max_prob=PROBABILITY,
@@ -303,7 +330,7 @@ def kron(
     learning_rate: ScalarOrSchedule,
     b1: float = 0.9,
     preconditioner_lr: float = 0.1,
-    precond_init_scale: float = 1.0,
+    precond_init_scale: float | None = None,
     block_size: int = 256,
     max_precond_dim: int = 2048,
     max_prob: float = 1.0,

@@ -6,15 +6,62 @@ Each takes one matrix; batches go through ``jax.vmap`` (or
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
 __all__ = [
     "eigenbasis",
     "inverse_root",
+    "one_at_a_time_on_cpu",
     "qr_eigenbasis",
     "spectral_norm_lower_bound",
 ]
+
+
+def one_at_a_time_on_cpu(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` that, batched by ``jax.vmap`` on CPU, runs one matrix at a time.
+
+    jaxlib's CPU LAPACK kernels (``eigh``, ``qr``, triangular solves) split
+    a batch over XLA's intra-op thread pool and wait for the pieces from a
+    thread of that same pool. When as many batched kernels run at once as
+    the pool has threads (two on a 2-core machine), every thread waits and
+    the program never finishes. Under ``vmap`` on CPU the wrapped function
+    therefore runs as a ``jax.lax.map`` of single matrices, which never
+    waits on the pool; on other platforms it stays one batched kernel.
+
+    Args:
+      fn: a function of arrays whose batching should avoid batched kernels.
+    """
+    wrapped = jax.custom_batching.custom_vmap(fn)
+
+    @wrapped.def_vmap
+    def _rule(axis_size, in_batched, *args):
+        args = [
+            a if b else jnp.broadcast_to(a, (axis_size, *jnp.shape(a)))
+            for a, b in zip(args, in_batched, strict=True)
+        ]
+        out = jax.lax.platform_dependent(
+            *args,
+            cpu=lambda *xs: jax.lax.map(lambda x: wrapped(*x), xs),
+            default=jax.vmap(fn),
+        )
+        return out, jax.tree.map(lambda _: True, out)
+
+    return functools.wraps(fn)(wrapped)
+
+
+@one_at_a_time_on_cpu
+def _eigh(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return jnp.linalg.eigh(a)
+
+
+@one_at_a_time_on_cpu
+def _qr(a: jax.Array) -> jax.Array:
+    return jnp.linalg.qr(a)[0]
 
 
 def _symmetric(a: jax.Array) -> jax.Array:
@@ -36,7 +83,7 @@ def inverse_root(a: jax.Array, p: int | float, eps: float = 1e-6) -> jax.Array:
       p: the root (4 for two-sided Shampoo, 2 for one-sided).
       eps: relative damping.
     """
-    w, v = jnp.linalg.eigh(_symmetric(a))
+    w, v = _eigh(_symmetric(a))
     w = jnp.maximum(w, 0.0)
     top = jnp.max(w)
     damping = eps * jnp.where(top > 0, top, 1.0)
@@ -45,7 +92,7 @@ def inverse_root(a: jax.Array, p: int | float, eps: float = 1e-6) -> jax.Array:
 
 def eigenbasis(a: jax.Array) -> jax.Array:
     """The eigenvectors of symmetric ``A`` as columns, largest eigenvalue first."""
-    _, v = jnp.linalg.eigh(_symmetric(a))
+    _, v = _eigh(_symmetric(a))
     return v[:, ::-1]
 
 
@@ -65,7 +112,7 @@ def qr_eigenbasis(a: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
     estimate = jnp.einsum("ij,ik,kj->j", q, a, q)
     order = jnp.argsort(-estimate)
     q = q[:, order]
-    new, _ = jnp.linalg.qr(a @ q)
+    new = _qr(a @ q)
     return new, order
 
 
