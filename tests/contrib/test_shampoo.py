@@ -151,19 +151,60 @@ def test_blocks_equal_the_quadrants_as_separate_matrices(name):
             np.testing.assert_allclose(parts[k], got, rtol=2e-5, atol=1e-6)
 
 
-def test_shampoo_in_a_train_state_with_accumulation_ema_and_low_bit_state():
-    from tsx.training import TrainState
+@pytest.mark.parametrize("name", ["shampoo", "soap", "kron"])
+def test_train_state_skips_faults_and_accumulates_like_the_plain_optimizer(name):
+    # Micro-batches (g_a, g_b) accumulated, a NaN step skipped, EMA and the
+    # loss scale on: the params equal the optimizer run on (g_a + g_b) / 2
+    # alone, and the EMA follows its recursion.
+    from tsx.training import DynamicLossScale, TrainState
 
+    make = {
+        "shampoo": lambda: tsx.contrib.shampoo(1e-2, start_preconditioning_step=1),
+        "soap": lambda: tsx.contrib.soap(1e-2),
+        "kron": lambda: tsx.contrib.kron(1e-2),
+    }[name]
     params = {"w": jnp.ones((6, 4)) * 0.1, "b": jnp.zeros(4)}
-    tx = tsx.quantized_state(tsx.contrib.shampoo(1e-2), bits=8, min_size=16)
     state = TrainState.create(
-        apply_fn=None, params=params, tx=tx, accumulate_steps=2, ema_decay=0.9
+        apply_fn=None,
+        params=params,
+        tx=make(),
+        accumulate_steps=2,
+        ema_decay=0.5,
+        loss_scale=DynamicLossScale(1.0),
     )
     step = jax.jit(lambda s, g: s.apply_gradients(grads=g))
-    for i in range(4):
-        state = step(state, jax.tree.map(lambda p: jnp.cos(p + i), params))
-    assert int(state.step) == 2
-    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(state))
+    grads = [jax.tree.map(lambda p, i=i: jnp.cos(p * (i + 1)), params) for i in range(6)]
+    nan = jax.tree.map(lambda g: g * jnp.nan, grads[0])
+    for g in grads[:2] + [nan, nan] + grads[2:]:
+        state = step(state, g)
+    tx, p, opt, ema = make(), params, None, params
+    opt = tx.init(params)
+    for a, b in zip(grads[0::2], grads[1::2], strict=True):
+        mean = jax.tree.map(lambda x, y: (x + y) / 2, a, b)
+        updates, opt = jax.jit(tx.update)(mean, opt, p)
+        p = tsx.apply_updates(p, updates)
+        ema = jax.tree.map(lambda e, q: 0.5 * e + 0.5 * q, ema, p)
+    assert int(state.step) == 3 and int(state.skipped_steps) == 1
+    for k in params:
+        np.testing.assert_allclose(state.params[k], p[k], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(state.ema_params[k], ema[k], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["shampoo", "soap", "kron"])
+def test_low_bit_statistics_stay_close_to_float32(name):
+    make = {
+        "shampoo": lambda: tsx.contrib.shampoo(1e-2, start_preconditioning_step=1),
+        "soap": lambda: tsx.contrib.soap(1e-2),
+        "kron": lambda: tsx.contrib.kron(1e-2),
+    }[name]
+    rng = np.random.default_rng(4)
+    seq = [{"w": jnp.asarray(rng.normal(size=(32, 16)), jnp.float32)} for _ in range(6)]
+    params = {"w": jnp.zeros((32, 16))}
+    full = _run(make(), params, seq)[-1]["w"]
+    for bits, tol in ((16, 0.02), (8, 0.1)):
+        low = _run(tsx.quantized_state(make(), bits=bits, min_size=64), params, seq)
+        err = np.linalg.norm(low[-1]["w"] - full) / np.linalg.norm(full)
+        assert err < tol, (bits, err)
 
 
 def test_bad_hyperparameters_name_the_argument():

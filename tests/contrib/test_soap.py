@@ -35,20 +35,26 @@ def test_without_preconditioned_sides_soap_is_adamw_exactly():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_first_step_rotates_into_the_eigenbasis_of_its_statistics():
-    g = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+def test_first_step_finds_the_eigenbasis_the_second_step_rotates_into():
+    rng = np.random.default_rng(1)
+    g1, g = (rng.normal(size=(5, 4)).astype(np.float32) for _ in range(2))
     eps = 1e-3
     tx = tsx.contrib.scale_by_soap(b1=0.0, b2=0.5, eps=eps)
-    params = {"w": jnp.zeros((5, 4))}
-    updates, state = jax.jit(tx.update)({"w": jnp.asarray(g)}, tx.init(params))
+    params = {"w": jnp.zeros((5, 4)), "b": jnp.zeros(4)}
+    update = jax.jit(tx.update)
+    first, state = update({"w": jnp.asarray(g1), "b": jnp.ones(4)}, tx.init(params))
+    # The matrix waits for its bases; the vector takes Adam's first step.
+    np.testing.assert_array_equal(np.asarray(first["w"]), 0.0)
+    np.testing.assert_allclose(np.asarray(first["b"]), 1 / (1 + eps), rtol=1e-6)
     q_l, q_r = (np.asarray(q[0], np.float64) for q in state.bases["w"])
     stats = [np.asarray(s[0], np.float64) for s in state.stats["w"]]
     for q, stat in zip((q_l, q_r), stats, strict=True):
         rotated = q.T @ stat @ q
         off = rotated - np.diag(np.diag(rotated))
         assert np.abs(off).max() < 1e-4 * np.abs(rotated).max()
-    # With b1 = 0 and b2 = 1/2 the first step is r / (|r| + eps) for the
-    # rotated gradient r (bias corrections cancel), rotated back.
+    updates, _ = update({"w": jnp.asarray(g), "b": jnp.ones(4)}, state)
+    # With b1 = 0 and b2 = 1/2 the moments' first step is r / (|r| + eps) for
+    # the rotated gradient r (bias corrections cancel), rotated back.
     r = q_l.T @ g @ q_r
     want = q_l @ (r / (np.abs(r) + eps)) @ q_r.T
     np.testing.assert_allclose(np.asarray(updates["w"]), want, atol=2e-4)
@@ -67,9 +73,12 @@ def test_with_diagonal_gradients_soap_is_adam_whatever_the_basis_order():
     adam = optax.scale_by_adam(b1=0.9, b2=0.95, eps=1e-3)
     params = {"w": jnp.zeros((4, 4))}
     s_soap, s_adam = soap.init(params), adam.init(params)
-    for _ in range(8):
+    for i in range(8):
         g = {"w": jnp.asarray(np.diag(rng.normal(size=4) * rng.uniform(0.1, 5)))}
         u, s_soap = jax.jit(soap.update)(g, s_soap)
+        if i == 0:  # SOAP's first gradient only sets up the bases
+            np.testing.assert_array_equal(np.asarray(u["w"]), 0.0)
+            continue
         v, s_adam = adam.update(g, s_adam)
         np.testing.assert_allclose(
             np.asarray(u["w"]), np.asarray(v["w"]), rtol=1e-4, atol=1e-3

@@ -19,8 +19,19 @@ alike). A side larger than ``max_precond_dim`` keeps the identity
 (one-sided SOAP); vectors and scalars get plain Adam, so with
 ``max_precond_dim=0`` SOAP *is* Adam.
 
-Unlike the reference implementation, the first step already uses the basis
-of its own statistics instead of being skipped.
+As in the reference implementation, a preconditioned leaf's first step only
+gathers statistics and computes the bases, and its update is zero: the first
+gradient rotated into the eigenbases of its own statistics is diagonal
+(``Q_L^T G Q_R = S`` for ``G = Q_L S Q_R^T``), and Adam would blow the
+rounding noise off the diagonal up to steps of size 1. The moments start with
+the second gradient. Leaves without a preconditioned side take Adam's first
+step as usual.
+
+Where the statistics are rank-deficient (a layer narrower than its block,
+fewer samples than a block side), the eigenbasis of their null space is
+arbitrary; SOAP's step depends on that choice, so float32 rounding there (a
+different device layout, another batch shape) changes the step itself, not
+only its last digits.
 
 Reference: Vyas et al. 2024, "SOAP: Improving and Stabilizing Shampoo using
 Adam", arXiv:2409.11321.
@@ -191,13 +202,17 @@ def scale_by_soap(
                 out[i][k] = q
             return [tuple(q) for q in out]
 
-        bases = cond(state.count == 0, first_bases, lambda: bases)
-        correction = 1 - jnp.asarray(b2, jnp.float32) ** count
+        first = state.count == 0
+        bases = cond(first, first_bases, lambda: bases)
+        # Preconditioned leaves skip their first step (module docs), so their
+        # moments have seen one gradient fewer than ``count``.
+        seen = jnp.maximum(count - 1, 1)
+        correction = 1 - jnp.asarray(b2, jnp.float32) ** seen
         for i, (lay, g, u) in enumerate(zip(layouts, grads, sides, strict=True)):
             if not any(u):
                 continue
-            new_mu[i] = tu.tree_update_moment(g, mus[i], b1, 1)
-            m_hat = tu.tree_bias_correction(new_mu[i], b1, count)
+            mu = tu.tree_update_moment(g, mus[i], b1, 1)
+            m_hat = tu.tree_bias_correction(mu, b1, seen)
             q_l, q_r = bases[i]
             g_rot, m_rot = map_blocks(
                 lambda item, u=u: _rotate(item, *u, back=False),
@@ -211,8 +226,10 @@ def scale_by_soap(
             (back,) = map_blocks(
                 lambda item, u=u: _rotate(item, *u, back=True), [(step, q_l, q_r)]
             )
-            new_updates[i] = lay.unblocks(back, like=g).astype(g.dtype)
-            new_nu[i] = v
+            back = lay.unblocks(back, like=g).astype(g.dtype)
+            new_updates[i] = jnp.where(first, jnp.zeros_like(back), back)
+            new_mu[i] = jnp.where(first, mus[i], mu)
+            new_nu[i] = jnp.where(first, nus[i], v)
 
         def refreshed():
             out_bases = [list(q) for q in bases]
@@ -270,29 +287,64 @@ def soap(
     mask: MaskOrFn = None,
     weight_dimension_numbers: Any = None,
 ) -> GradientTransformation:
-    """SOAP with decoupled weight decay (module docs): AdamW's learning rates.
+    """SOAP: Adam in the eigenbasis of Shampoo's factors, decoupled decay.
+
+    For each block ``G`` with Shampoo statistics ``L``, ``R`` and their
+    eigenbases ``Q_L``, ``Q_R`` (refreshed every ``precondition_frequency``
+    steps by one QR power iteration):
+
+    .. math::
+
+       G' = Q_L^T G Q_R,\\quad v' \\leftarrow \\beta_2 v' + (1-\\beta_2) G'^2,
+       \\quad u = -\\eta \\left(Q_L \\frac{\\hat m'}{\\sqrt{\\hat v'}
+       + \\epsilon} Q_R^T + \\lambda \\theta\\right),
+
+    ``m' = Q_L^T m Q_R`` for Adam's momentum ``m``, with Adam's bias
+    corrections. Vectors, scalars and sides above ``max_precond_dim`` get
+    plain Adam (one-sided SOAP), so SOAP with ``max_precond_dim=0`` is
+    AdamW.
 
     Args:
-      learning_rate: a step size or schedule.
-      b1: as in :func:`scale_by_soap`.
-      b2: as in :func:`scale_by_soap`.
-      shampoo_beta: as in :func:`scale_by_soap`.
-      eps: as in :func:`scale_by_soap`.
-      block_size: as in :func:`scale_by_soap`.
-      precondition_frequency: as in :func:`scale_by_soap`.
-      max_precond_dim: as in :func:`scale_by_soap`.
-      weight_dimension_numbers: as in :func:`scale_by_soap`.
-      weight_decay: decoupled weight decay (AdamW's).
-      mask: which params decay.
+      learning_rate: :math:`\\eta`, a number >= 0 or a schedule (AdamW's
+        scale).
+      b1: Adam's first-moment decay, in [0, 1). Default 0.95.
+      b2: :math:`\\beta_2`, Adam's second-moment decay, in [0, 1).
+        Default 0.95.
+      shampoo_beta: decay of the statistics ``L``, ``R``, in [0, 1); None
+        (default): ``b2``.
+      eps: :math:`\\epsilon` >= 0. Default 1e-8.
+      block_size: the largest block side, >= 1. Default 256.
+      precondition_frequency: steps between eigenbasis refreshes, >= 1.
+        Default 10.
+      max_precond_dim: sides larger than this (>= 0) keep the identity
+        basis. Default 2048.
+      weight_decay: :math:`\\lambda` >= 0, decoupled. Default 0.
+      mask: which parameters are decayed: a tree of booleans or a function
+        of the params; None (default): all.
+      weight_dimension_numbers: how leaves become matrices (see
+        :func:`shampoo`); None (default): 2-D as they are, leading axes of
+        higher ranks merged into the rows.
+
+    Returns:
+      A transformation with state ``(SoapState(count, mu, nu, stats,
+      bases), decay_state, lr_state)``.
+
+    References:
+      Vyas et al., "SOAP: Improving and Stabilizing Shampoo using Adam",
+      2024, arXiv:2409.11321.
 
     Example:
-      >>> import jax.numpy as jnp, tsx
-      >>> params = {"w": jnp.ones((4, 3))}
-      >>> tx = tsx.contrib.soap(1e-2)
-      >>> grads = {"w": jnp.ones((4, 3))}
-      >>> updates, state = tx.update(grads, tx.init(params), params)
-      >>> print(updates["w"].shape)
-      (4, 3)
+      >>> import jax, jax.numpy as jnp, tsx
+      >>> target = jnp.arange(12.0).reshape(4, 3) / 10
+      >>> f = lambda p: jnp.sum((p["w"] - target) ** 2)
+      >>> tx = tsx.contrib.soap(0.05)
+      >>> params = {"w": jnp.zeros((4, 3))}
+      >>> state = tx.init(params)
+      >>> for _ in range(200):
+      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     params = tsx.apply_updates(params, updates)
+      >>> print(f"loss {f({'w': jnp.zeros((4, 3))}):.2f} -> {f(params):.4f}")
+      loss 5.06 -> 0.0002
     """
     return chain(
         scale_by_soap(

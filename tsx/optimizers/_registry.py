@@ -112,6 +112,7 @@ def registry() -> dict[str, OptimizerEntry]:
         "contrib.dowg": decayed(contrib.dowg, weight_decay_mask="mask"),
         "contrib.dpsgd": OptimizerEntry(contrib.dpsgd),
         "contrib.galore": decayed(contrib.galore, weight_decay_mask="mask"),
+        "contrib.kron": decayed(contrib.kron, weight_decay_mask="mask"),
         "contrib.madgrad": decayed(contrib.madgrad),
         "contrib.momo": decayed(contrib.momo),
         "contrib.momo_adam": decayed(contrib.momo_adam),
@@ -119,9 +120,11 @@ def registry() -> dict[str, OptimizerEntry]:
         "contrib.prodigy": decayed(contrib.prodigy),
         "contrib.schedule_free_adamw": decayed(contrib.schedule_free_adamw),
         "contrib.schedule_free_sgd": decayed(contrib.schedule_free_sgd),
+        "contrib.shampoo": decayed(contrib.shampoo, weight_decay_mask="mask"),
         "contrib.simplified_ademamix": decayed(
             contrib.simplified_ademamix, weight_decay_mask="mask"
         ),
+        "contrib.soap": decayed(contrib.soap, weight_decay_mask="mask"),
         "contrib.sophia": decayed(
             contrib.sophia, weight_decay_mask="weight_decay_mask"
         ),
