@@ -8,8 +8,6 @@ float32 rounding; the params as closely as each method's sensitivity to that
 rounding allows. The params must agree to float32 rounding.
 """
 
-import pytest
-
 from tests.devices import run_with_cpu_devices
 
 SCRIPT = """
@@ -85,7 +83,7 @@ print(json.dumps(out))
 def test_eight_devices_replicated_or_zero_equal_one_device():
     out = run_with_cpu_devices(SCRIPT, timeout=600)
     assert set(out) == {"shampoo", "soap", "kron"}
-    for name, r in out.items():
+    for r in out.values():
         assert r["moved"] > 1e-2, out  # the runs did train
         one, zero = r["losses"]
         assert abs(zero - one) <= 1e-3 * one, out

@@ -173,7 +173,9 @@ def test_train_state_skips_faults_and_accumulates_like_the_plain_optimizer(name)
         loss_scale=DynamicLossScale(1.0),
     )
     step = jax.jit(lambda s, g: s.apply_gradients(grads=g))
-    grads = [jax.tree.map(lambda p, i=i: jnp.cos(p * (i + 1)), params) for i in range(6)]
+    grads = [
+        jax.tree.map(lambda p, i=i: jnp.cos(p * (i + 1)), params) for i in range(6)
+    ]
     nan = jax.tree.map(lambda g: g * jnp.nan, grads[0])
     for g in grads[:2] + [nan, nan] + grads[2:]:
         state = step(state, g)

@@ -135,9 +135,16 @@ class BlockLayout(NamedTuple):
         return self.block_rows <= max_dim, self.block_cols <= max_dim
 
     def side_statistics(self, max_dim: int) -> tuple[jax.Array, jax.Array]:
-        """Zero ``(left, right)`` statistics per block; ``(1, 1, 1)`` when unused."""
+        """Zero ``(left, right)`` statistics per block; ``(blocks, 1, 1)`` when unused.
+
+        An unused side keeps a ``1 x 1`` placeholder per block, so that the
+        two sides of a leaf batch together block by block.
+        """
         return tuple(
-            jnp.zeros((self.num_blocks, n, n) if used else (1, 1, 1), jnp.float32)
+            jnp.zeros(
+                (self.num_blocks, n, n) if used else (self.num_blocks, 1, 1),
+                jnp.float32,
+            )
             for n, used in zip(
                 (self.block_rows, self.block_cols), self.sides(max_dim), strict=True
             )
