@@ -14,6 +14,7 @@ step and optimizer-state bytes.
         --data_dir ../shared/data/pystdlib-chars --out benchmarks/results/quality.json
     python benchmarks/optimizer_quality.py plot benchmarks/results/quality.json \\
         --png docs/_static/optimizer_quality.png
+    python benchmarks/optimizer_quality.py mnist --data_dir ../shared/data/mnist-5k
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from benchmarks.lowbit_quality import CharTransformer, _text  # noqa: E402
 SWEEPS = {
     "adamw": (3e-3, 6e-3, 1.2e-2),
     "shampoo": (3e-3, 6e-3, 1.2e-2),
-    "soap": (3e-3, 6e-3, 1.2e-2),
+    "soap": (3e-3, 6e-3, 1.2e-2, 2.4e-2),
     "kron": (1.5e-3, 3e-3, 6e-3),
 }
 BATCH, CONTEXT, EVAL_EVERY = 32, 128, 25
@@ -188,6 +189,37 @@ def report(runs) -> None:
         )
 
 
+def mnist(args: argparse.Namespace) -> None:
+    """The MNIST example's CNN (its AdamW config) with each optimizer."""
+    import tempfile
+
+    from absl import logging
+
+    from examples.mnist import train
+    from examples.mnist.configs import adamw
+
+    logging.set_verbosity(logging.WARNING)
+    print("| optimizer | lr | test accuracy % | test loss | s per run |")
+    print("|---|---:|---:|---:|---:|")
+    for name in args.optimizers.split(","):
+        for lr in (float(x) for x in args.lrs.split(",")):
+            config = adamw.get_config()
+            config.data_dir, config.seed = args.data_dir, args.seed
+            config.optimizer = name if name == "adamw" else f"contrib.{name}"
+            config.learning_rate = lr
+            if name != "adamw":
+                config.optimizer_kwargs = {}
+            start = time.perf_counter()
+            with tempfile.TemporaryDirectory() as workdir:
+                _, history = train.train_and_evaluate(config, workdir)
+            last = history[-1]
+            print(
+                f"| {name} | {lr:g} | {100 * last['test_accuracy']:.2f} |"
+                f" {last['test_loss']:.4f} | {time.perf_counter() - start:.0f} |",
+                flush=True,
+            )
+
+
 def plot(args: argparse.Namespace) -> None:
     import matplotlib
 
@@ -223,11 +255,16 @@ def main() -> None:
     p.add_argument("--optimizers", default=",".join(SWEEPS))
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--lrs", default="", help="comma-separated; default: SWEEPS")
+    p = sub.add_parser("mnist")
+    p.add_argument("--data_dir", required=True)
+    p.add_argument("--optimizers", default=",".join(SWEEPS))
+    p.add_argument("--lrs", default="1e-3,3e-3")
+    p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("plot")
     p.add_argument("results")
     p.add_argument("--png", default="docs/_static/optimizer_quality.png")
     args = parser.parse_args()
-    {"charlm": charlm, "plot": plot}[args.what](args)
+    {"charlm": charlm, "mnist": mnist, "plot": plot}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import tsx
 
@@ -75,3 +76,23 @@ def test_diagonal_factors_converge_to_the_inverse_root_of_the_second_moment():
     assert np.all(np.sign(tail) == np.sign(np.asarray(g[0])))
     mean = np.exp(np.mean(np.log(np.abs(tail)), axis=0))
     np.testing.assert_allclose(mean, 1.0, rtol=0.25)
+
+
+def test_bfloat16_factors_are_stored_in_bfloat16_and_track_float32():
+    rng = np.random.default_rng(5)
+    seq = [{"w": jnp.asarray(rng.normal(size=(12, 8)), jnp.float32)} for _ in range(8)]
+    runs = {}
+    for dtype in (None, jnp.bfloat16):
+        tx = tsx.contrib.scale_by_kron(precond_dtype=dtype)
+        state = tx.init({"w": jnp.zeros((12, 8))})
+        update = jax.jit(tx.update)
+        for g in seq:
+            updates, state = update(g, state)
+        runs[dtype] = (updates["w"], state)
+    low, low_state = runs[jnp.bfloat16]
+    assert all(q.dtype == jnp.bfloat16 for q in jax.tree.leaves(low_state.factors))
+    full = runs[None][0]
+    # bfloat16 keeps 8 bits of mantissa: relative error about 2^-8 per entry.
+    assert np.linalg.norm(low - full) / np.linalg.norm(full) < 0.02
+    with pytest.raises(ValueError, match="precond_dtype"):
+        tsx.contrib.kron(1e-3, precond_dtype="float17")

@@ -51,6 +51,7 @@ from tsx.transforms._scaling import scale_by_learning_rate
 from tsx.transforms._weight_decay import add_decayed_weights
 from tsx.validation import (
     DECAY,
+    DTYPE,
     LEARNING_RATE,
     MASK,
     NON_NEGATIVE,
@@ -206,6 +207,7 @@ def _clipped(layout: BlockLayout, u: jax.Array) -> jax.Array:
     prob_decay=NON_NEGATIVE,
     flat_start=STEPS,
     seed=integer(0),
+    precond_dtype=DTYPE,
 )
 def scale_by_kron(
     b1: float = 0.9,
@@ -219,6 +221,7 @@ def scale_by_kron(
     flat_start: int = 500,
     seed: int = 0,
     weight_dimension_numbers: Any = None,
+    precond_dtype: Any = None,
 ) -> GradientTransformation:
     """PSGD-Kron's direction (module docs), without learning rate.
 
@@ -236,14 +239,17 @@ def scale_by_kron(
       seed: the PRNG seed of probes and coins.
       weight_dimension_numbers: how leaves become matrices (see
         :func:`tsx.contrib.scale_by_shampoo`).
+      precond_dtype: the dtype the factors are stored in (e.g.
+        ``jnp.bfloat16``); they are computed in float32. None: float32.
     """
     side_scale = 1.0 if precond_init_scale is None else precond_init_scale**0.5
+    stored = jnp.dtype(precond_dtype or jnp.float32)
 
     def init_fn(params):
         layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
         factors = [
             tuple(
-                _factor(lay, n, d, side_scale)
+                _factor(lay, n, d, side_scale).astype(stored)
                 for n, d in zip(
                     (lay.block_rows, lay.block_cols),
                     _dense(lay, max_precond_dim),
@@ -265,7 +271,10 @@ def scale_by_kron(
         layouts, treedef = leaf_layouts(updates, weight_dimension_numbers, block_size)
         mu = tu.tree_update_moment(updates, state.mu, b1, 1)
         m_hat = treedef.flatten_up_to(tu.tree_bias_correction(mu, b1, count))
-        factors = [tuple(f) for f in treedef.flatten_up_to(state.factors)]
+        factors = [
+            tuple(q.astype(jnp.float32) for q in f)
+            for f in treedef.flatten_up_to(state.factors)
+        ]
         key, coin, probe = jax.random.split(state.key, 3)
         fit = jax.random.uniform(coin) < update_probability(
             state.count, max_prob, min_prob, prob_decay, flat_start
@@ -304,7 +313,9 @@ def scale_by_kron(
             count=count,
             key=key,
             mu=mu,
-            factors=treedef.unflatten([(q_l, q_r) for _, q_l, q_r in results]),
+            factors=treedef.unflatten(
+                [(q_l.astype(stored), q_r.astype(stored)) for _, q_l, q_r in results]
+            ),
         )
 
     return GradientTransformation(init_fn, update_fn)
@@ -323,6 +334,7 @@ def scale_by_kron(
     prob_decay=NON_NEGATIVE,
     flat_start=STEPS,
     seed=integer(0),
+    precond_dtype=DTYPE,
     weight_decay=NON_NEGATIVE,
     mask=MASK,
 )
@@ -341,6 +353,7 @@ def kron(
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
     weight_dimension_numbers: Any = None,
+    precond_dtype: Any = None,
 ) -> GradientTransformation:
     """PSGD-Kron: Kronecker-factored preconditioned SGD, decoupled decay.
 
@@ -382,6 +395,9 @@ def kron(
         of the params; None (default): all.
       weight_dimension_numbers: how leaves become matrices (see
         :func:`shampoo`).
+      precond_dtype: the dtype the factors are stored in (``jnp.bfloat16``
+        halves their memory); they are always computed in float32. None
+        (default): float32.
 
     Returns:
       A transformation with state ``(KronState(count, key, mu, factors),
@@ -418,6 +434,7 @@ def kron(
             flat_start,
             seed,
             weight_dimension_numbers,
+            precond_dtype,
         ),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
