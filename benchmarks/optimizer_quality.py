@@ -41,7 +41,7 @@ SWEEPS = {
     "adamw": (3e-3, 6e-3, 1.2e-2),
     "shampoo": (3e-3, 6e-3, 1.2e-2),
     "soap": (3e-3, 6e-3, 1.2e-2, 2.4e-2),
-    "kron": (1.5e-3, 3e-3, 6e-3),
+    "kron": (7.5e-4, 1.5e-3, 3e-3, 6e-3),
 }
 BATCH, CONTEXT, EVAL_EVERY = 32, 128, 25
 

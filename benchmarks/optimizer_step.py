@@ -52,6 +52,22 @@ import optax  # noqa: E402  (the peer being compared with)
 import tsx  # noqa: E402
 from benchmarks.workloads import WORKLOADS, materialize, param_count  # noqa: E402
 
+
+def _hidden_matrices(lib):
+    """Muon's usual split: 2-D weights but the embeddings; the rest on Adam."""
+
+    def dims(params):
+        def one(path, p):
+            embedding = "embedding" in jax.tree_util.keystr(path)
+            if p.ndim == 2 and not embedding:
+                return lib.contrib.MuonDimensionNumbers(0, 1)
+            return None
+
+        return jax.tree_util.tree_map_with_path(one, params)
+
+    return dims
+
+
 OPTIMIZERS = {
     "sgd": lambda lib: lib.sgd(1e-2),
     "sgd_momentum": lambda lib: lib.sgd(1e-2, momentum=0.9),
@@ -65,12 +81,19 @@ OPTIMIZERS = {
         lib.clip_by_global_norm(1.0), lib.adamw(1e-3, weight_decay=1e-2)
     ),
     "muon": lambda lib: lib.contrib.muon(1e-3),
+    # Embeddings on Adam: the 48 hidden matrices of GPT-2 fall in 4 shapes.
+    "muon_hidden": lambda lib: lib.contrib.muon(
+        1e-3, muon_weight_dimension_numbers=_hidden_matrices(lib)
+    ),
     # Opt-in for trees of many small leaves: the state is one flat vector per
     # moment (``flatten``'s layout, in both libraries), not Optax's adam layout.
     "flatten_adam": lambda lib: lib.flatten(lib.adam(1e-3)),
 }
 # Run by default only where they are meant to be used.
-OPTIMIZER_WORKLOADS = {"flatten_adam": ("small_leaves_2000",)}
+OPTIMIZER_WORKLOADS = {
+    "flatten_adam": ("small_leaves_2000",),
+    "muon_hidden": ("gpt2_small",),
+}
 CLIPPED = {"clip_adamw"}
 # PyTorch's counterparts: (constructor name, kwargs); each runs foreach and fused.
 TORCH_OPTIMIZERS = {
@@ -86,7 +109,7 @@ QUICK_PLAN = {
 }
 # Steps that take seconds (Muon's Newton-Schulz products on GPT-2's matrices,
 # about 2 TFLOP a step): fewer (reps, warm-up) rounds.
-SLOW_CASES = {("gpt2_small", "muon"): (3, 1)}
+SLOW_CASES = {("gpt2_small", "muon"): (3, 1), ("gpt2_small", "muon_hidden"): (3, 1)}
 # Workloads with this many leaves also time the dispatch floor (FloorCase).
 FLOOR_MIN_LEAVES = 1000
 TRIAD_N = 1 << 25  # float32 elements per triad array: 128 MiB, 4x the L3 here
