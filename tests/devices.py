@@ -17,7 +17,14 @@ def run_with_cpu_devices(script: str, count: int = 8, timeout: int = 300) -> Any
     """Runs ``script`` with ``count`` CPU devices; returns the JSON value of
     the last line it prints (failing with its stderr if it fails)."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count}"
+    # XLA ends the process when a device thread reaches a collective 40 s
+    # after the others; on a loaded 2-core machine (pytest -n 2 compiling
+    # beside it) that happens without anything being wrong. ``timeout``
+    # bounds the run instead.
+    env["XLA_FLAGS"] = (
+        f"--xla_force_host_platform_device_count={count}"
+        f" --xla_cpu_collective_call_terminate_timeout_seconds={timeout}"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", script],
         env=env,

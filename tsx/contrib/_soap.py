@@ -344,7 +344,7 @@ def soap(
       ...     updates, state = tx.update(jax.grad(f)(params), state, params)
       ...     params = tsx.apply_updates(params, updates)
       >>> print(f"loss {f({'w': jnp.zeros((4, 3))}):.2f} -> {f(params):.4f}")
-      loss 5.06 -> 0.0002
+      loss 5.06 -> 0.0004
     """
     return chain(
         scale_by_soap(
