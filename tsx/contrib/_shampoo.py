@@ -342,8 +342,9 @@ def shampoo(
       >>> tx = tsx.contrib.shampoo(0.05)
       >>> params = {"w": jnp.zeros((4, 3))}
       >>> state = tx.init(params)
+      >>> update = jax.jit(tx.update)
       >>> for _ in range(200):
-      ...     updates, state = tx.update(jax.grad(f)(params), state, params)
+      ...     updates, state = update(jax.grad(f)(params), state, params)
       ...     params = tsx.apply_updates(params, updates)
       >>> print(f"loss {f({'w': jnp.zeros((4, 3))}):.2f} -> {f(params):.4f}")
       loss 5.06 -> 0.0000
