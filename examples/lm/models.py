@@ -3,11 +3,21 @@
 Scanned layers store each parameter once with a leading ``layers`` axis (a
 ``(layers, in, out)`` kernel), which is what the matrix optimizers' dimension
 numbers are for: each layer's slice is its own matrix.
+
+Every kernel and embedding names its axes (``nn.with_logical_partitioning``:
+``embed`` for the model width, ``hidden``, ``vocab``, ``context``, ``layers``);
+the training loop maps these names to mesh axes, e.g. ``embed`` to ``data``
+for parameters split over the data-parallel devices (FSDP).
 """
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+
+def _dense(features: int, axes: tuple[str, str], name: str) -> nn.Dense:
+    init = nn.with_logical_partitioning(nn.linear.default_kernel_init, axes)
+    return nn.Dense(features, use_bias=False, kernel_init=init, name=name)
 
 
 class Block(nn.Module):
@@ -20,16 +30,16 @@ class Block(nn.Module):
     def __call__(self, x: jax.Array, _: None = None) -> tuple[jax.Array, None]:
         b, t, d = x.shape
         h = nn.LayerNorm(name="attn_norm")(x)
-        qkv = nn.Dense(3 * d, use_bias=False, name="qkv")(h)
+        qkv = _dense(3 * d, ("embed", "hidden"), "qkv")(h)
         q, k, v = jnp.split(qkv.reshape(b, t, 3 * self.heads, d // self.heads), 3, 2)
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(d // self.heads)
         causal = jnp.tril(jnp.ones((t, t), bool))
         weights = jax.nn.softmax(jnp.where(causal, scores, -1e9), axis=-1)
         y = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
-        x = x + nn.Dense(d, use_bias=False, name="proj")(y)
+        x = x + _dense(d, ("hidden", "embed"), "proj")(y)
         h = nn.LayerNorm(name="mlp_norm")(x)
-        h = nn.gelu(nn.Dense(4 * d, use_bias=False, name="up")(h))
-        return x + nn.Dense(d, use_bias=False, name="down")(h), None
+        h = nn.gelu(_dense(4 * d, ("embed", "hidden"), "up")(h))
+        return x + _dense(d, ("hidden", "embed"), "down")(h), None
 
 
 class Transformer(nn.Module):
@@ -51,9 +61,20 @@ class Transformer(nn.Module):
 
     @nn.compact
     def __call__(self, tokens: jax.Array) -> jax.Array:
-        embed = nn.Embed(self.vocab, self.width, name="embed")
+        embed = nn.Embed(
+            self.vocab,
+            self.width,
+            embedding_init=nn.with_logical_partitioning(
+                nn.linear.default_embed_init, ("vocab", "embed")
+            ),
+            name="embed",
+        )
         pos = self.param(
-            "pos", nn.initializers.normal(0.02), (self.context, self.width)
+            "pos",
+            nn.with_logical_partitioning(
+                nn.initializers.normal(0.02), ("context", "embed")
+            ),
+            (self.context, self.width),
         )
         x = embed(tokens) + pos[: tokens.shape[1]]
         if self.scan:
@@ -62,6 +83,7 @@ class Transformer(nn.Module):
                 variable_axes={"params": 0},
                 split_rngs={"params": True},
                 length=self.layers,
+                metadata_params={nn.PARTITION_NAME: "layers"},
             )
             x, _ = layers(self.width, self.heads, name="layers")(x, None)
         else:
@@ -70,7 +92,7 @@ class Transformer(nn.Module):
         x = nn.LayerNorm(name="final_norm")(x)
         if self.tied:
             return embed.attend(x)
-        return nn.Dense(self.vocab, use_bias=False, name="head")(x)
+        return _dense(self.vocab, ("embed", "vocab"), "head")(x)
 
 
 def unscanned(params: dict, layers: int) -> dict:

@@ -7,7 +7,8 @@ Recipe. :func:`create_optimizer` puts the layers' kernels (stacked by
 cosine or WSD, global-norm clipping, and the whole state in
 ``config.state_bits`` bits. :class:`tsx.training.TrainState` adds the EMA of
 the params and, with ``config.zero_axis``, splits the optimizer state over
-the devices of the mesh.
+the devices of the mesh; ``config.fsdp`` splits the params too, by the
+logical axis names the model gives them.
 
 Loop. Every step reads the windows of its own step number (exact resume);
 every ``eval_every_steps`` the validation loss (nats per byte) and tokens/s
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -162,13 +164,26 @@ def eval_step(state, params, batch):
     return loss_fn(params, state.apply_fn, batch)
 
 
-def create_train_state(config, mesh):
-    model = create_model(config)
+def initial_params(config: ml_collections.ConfigDict) -> tuple[Any, Any]:
+    """The model's initial params and each one's logical axis names."""
     tokens = jnp.zeros((1, config.context), jnp.int32)
-    params = jax.jit(model.init)(jax.random.key(config.seed), tokens)["params"]
-    params = jax.device_put(params, NamedSharding(mesh, P()))
+    init = jax.jit(create_model(config).init)
+    boxed = init(jax.random.key(config.seed), tokens)["params"]
+    return nn.unbox(boxed), nn.get_partition_spec(boxed)
+
+
+def param_shardings(logical: Any, mesh, fsdp: bool) -> Any:
+    """Replicated params, or with ``fsdp`` each split along its ``embed`` axis
+    over ``data`` (XLA gathers them where a layer needs them)."""
+    rules = (("embed", "data"),) if fsdp else ()
+    return nn.logical_to_mesh_sharding(logical, mesh, rules)
+
+
+def create_train_state(config, mesh):
+    params, logical = initial_params(config)
+    params = jax.device_put(params, param_shardings(logical, mesh, config.fsdp))
     return tsx.training.TrainState.create(
-        apply_fn=model.apply,
+        apply_fn=create_model(config).apply,
         params=params,
         tx=create_optimizer(config),
         ema_decay=config.ema_decay or None,
@@ -224,6 +239,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         raise ConfigError(
             f"config.batch_size={config.batch_size} is not a multiple of the "
             f"{devices} devices"
+        )
+    if config.fsdp and config.width % devices:
+        raise ConfigError(
+            f"config.fsdp splits config.width={config.width} over {devices} "
+            "devices: use a multiple"
         )
     mesh = jax.make_mesh((devices,), ("data",), axis_types=(AxisType.Auto,))
     batch_sharding = NamedSharding(mesh, P("data"))

@@ -47,6 +47,8 @@ def get_config() -> ml_collections.ConfigDict:
     # A mesh axis over all local devices splits the batch; with zero_axis set
     # ("data") the optimizer state is split over it too (ZeRO-1).
     config.zero_axis = config_dict.placeholder(str)
+    # Params split along their width ("embed") axis over the devices (FSDP).
+    config.fsdp = False
 
     config.sample_chars = 200  # text sampled at the end (0: none)
     config.sample_temperature = 0.8

@@ -102,9 +102,7 @@ def test_scanned_layers_get_the_update_of_separate_layers(name):
     config = _config(optimizer=name, grad_clip=0.0)
     if name == "soap":
         config.optimizer_kwargs = {"max_precond_dim": 32}
-    params = train.create_model(config).init(
-        jax.random.key(0), jnp.zeros((1, config.context), jnp.int32)
-    )["params"]
+    params, _ = train.initial_params(config)
     flat = models.unscanned(params, config.layers)
     rng = np.random.default_rng(0)
     grads = [
@@ -132,23 +130,38 @@ def test_scanned_layers_get_the_update_of_separate_layers(name):
 EIGHT = """
 import json, sys
 sys.path.insert(0, ".")
+import jax
 from examples.lm import train
 from examples.lm.configs import tiny
 config = tiny.get_config()
 config.data_dir = "../shared/data/pystdlib-chars"
 config.num_steps, config.eval_every_steps, config.sample_chars = 3, 1, 0
 config.warmup_steps = 1
-config.optimizer, config.zero_axis = "adamw", {zero!r}
-_, history = train.train_and_evaluate(config, {workdir!r})
-print(json.dumps([h["valid_loss"] for h in history]))
+config.optimizer = "adamw"
+losses = {{}}
+for name, zero, fsdp in {runs!r}:
+    config.zero_axis, config.fsdp = zero, fsdp
+    state, history = train.train_and_evaluate(config, {workdir!r} + name)
+    specs = [str(p.sharding.spec) for p in jax.tree.leaves(state.params)]
+    losses[name] = [[h["valid_loss"] for h in history], specs]
+print(json.dumps(losses))
 """
 
 
-def test_eight_devices_with_zero_equal_one_device(tmp_path):
+def test_eight_devices_with_zero_and_fsdp_equal_one_device(tmp_path):
     one = run_with_cpu_devices(
-        EIGHT.format(zero=None, workdir=str(tmp_path / "one")), count=1
-    )
+        EIGHT.format(runs=[("one", None, False)], workdir=str(tmp_path)), count=1
+    )["one"]
     eight = run_with_cpu_devices(
-        EIGHT.format(zero="data", workdir=str(tmp_path / "eight")), count=8
+        EIGHT.format(
+            runs=[("zero", "data", False), ("fsdp", "data", True)],
+            workdir=str(tmp_path),
+        ),
+        count=8,
     )
-    np.testing.assert_allclose(eight, one, rtol=1e-5)
+    for name in ("zero", "fsdp"):
+        np.testing.assert_allclose(eight[name][0], one[0], rtol=1e-5, err_msg=name)
+    # ZeRO leaves the params replicated; FSDP splits the width axes.
+    assert all(spec == "P()" for spec in eight["zero"][1])
+    # Embeddings and the four stacked kernels (width 32 splits 8 ways).
+    assert sum("data" in spec for spec in eight["fsdp"][1]) == 6, eight["fsdp"][1]
