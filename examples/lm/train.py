@@ -11,22 +11,25 @@ the devices of the mesh; ``config.fsdp`` splits the params too, by the
 logical axis names the model gives them.
 
 Loop. Every step reads the windows of its own step number (exact resume);
-every ``eval_every_steps`` the validation loss (nats per byte) and tokens/s
-go to TensorBoard and one console line, and a checkpoint is saved; at the
-end the model writes a short sample.
+every ``log_every_steps`` the mean training loss (CLU metrics), the learning
+rate and the optimizer telemetry go to TensorBoard; every
+``eval_every_steps`` the validation loss (nats per byte) and tokens/s go to
+TensorBoard and one console line, and a checkpoint is saved; at the end the
+model writes a short sample.
 """
 
 import time
 from pathlib import Path
 from typing import Any
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from clu import metric_writers, periodic_actions
+from clu import metric_writers, metrics, parameter_overview, periodic_actions
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -40,6 +43,11 @@ SCHEDULES = ("warmup_cosine", "wsd")
 
 class ConfigError(ValueError):
     """A configuration value that cannot work (named with its field)."""
+
+
+@flax.struct.dataclass
+class TrainMetrics(metrics.Collection):
+    loss: metrics.Average.from_output("loss")
 
 
 def create_model(config: ml_collections.ConfigDict, scan: bool = True):
@@ -156,7 +164,8 @@ def loss_fn(params, apply_fn, batch):
 @jax.jit
 def train_step(state, batch):
     loss, grads = jax.value_and_grad(loss_fn)(state.params, state.apply_fn, batch)
-    return state.apply_gradients(grads=grads), loss
+    step_metrics = TrainMetrics.single_from_model_output(loss=loss)
+    return state.apply_gradients(grads=grads), step_metrics
 
 
 @jax.jit
@@ -225,6 +234,10 @@ def evaluate(state, valid: list[np.ndarray], batch_sharding) -> dict[str, float]
     return record
 
 
+def _merge(total: TrainMetrics | None, new: TrainMetrics) -> TrainMetrics:
+    return new if total is None else total.merge(new)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     """Train for ``config.num_steps`` steps, resuming from ``workdir``.
 
@@ -265,6 +278,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             logging.info("Resumed at step %d.", state.step)
         else:
             writer.write_hparams(config.to_dict())
+        logging.info(parameter_overview.get_parameter_overview(state.params))
         n = sum(x.size for x in jax.tree.leaves(state.params))
         logging.info(
             "%s parameters, optimizer state %s bytes.",
@@ -275,9 +289,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             num_train_steps=config.num_steps, writer=writer, every_secs=60
         )
         start, tokens = time.perf_counter(), 0
+        since_log = since_eval = None  # train metrics since the last log / eval
         for step in range(int(state.step) + 1, config.num_steps + 1):
             batch = input_pipeline.train_batch(train_text, step, config)
-            state, loss = train_step(state, jax.device_put(batch, batch_sharding))
+            state, step_metrics = train_step(
+                state, jax.device_put(batch, batch_sharding)
+            )
+            since_log = _merge(since_log, step_metrics)
+            since_eval = _merge(since_eval, step_metrics)
             tokens += batch.shape[0] * (batch.shape[1] - 1)
             progress(step)
             if step % config.log_every_steps == 0:
@@ -285,21 +304,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                     f"telemetry/{k}": float(v) for k, v in state.telemetry.items()
                 }
                 scalars |= {
-                    "train_loss": float(loss),
+                    "train_loss": float(since_log.compute()["loss"]),
                     "learning_rate": learning_rate(step - 1),
                 }
                 writer.write_scalars(step, scalars)
+                since_log = None
             if step % config.eval_every_steps == 0 or step == config.num_steps:
+                train_loss = float(since_eval.compute()["loss"])
+                since_eval = None
                 record = evaluate(state, valid, batch_sharding)
                 record["tokens_per_sec"] = tokens / (time.perf_counter() - start)
                 start, tokens = time.perf_counter(), 0
                 writer.write_scalars(step, record)
-                history.append({"step": step, "train_loss": float(loss), **record})
+                history.append({"step": step, "train_loss": train_loss, **record})
                 logging.info(
                     "step %d/%d: train %.4f, %s",
                     step,
                     config.num_steps,
-                    float(loss),
+                    train_loss,
                     ", ".join(f"{k} {v:.4g}" for k, v in record.items()),
                 )
                 checkpoints.save(step, state)
