@@ -60,7 +60,12 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def _own_info_only(record: pylogging.LogRecord) -> bool:
-    return record.levelno >= pylogging.WARNING or "examples/lm" in record.pathname
+    """Warnings from everything; INFO lines from this example and CLU's
+    progress notes (steps/s, time left), not every TensorBoard write."""
+    info_from = ("examples/lm", "/clu/platform/")
+    return record.levelno >= pylogging.WARNING or any(
+        part in record.pathname for part in info_from
+    )
 
 
 def main(argv: list[str]) -> None:
