@@ -24,24 +24,15 @@ def main() -> None:
     parser.add_argument("--optimizers", default="adamw,muon,soap,shampoo,kron")
     parser.add_argument("--state_bits", type=int, default=32)
     args = parser.parse_args()
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_force_host_platform_device_count={args.devices}"
-    )
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.devices import force_cpu_devices, per_device_bytes
+
+    force_cpu_devices(args.devices)
     import jax
     from jax.sharding import AxisType
 
     from examples.lm import train
     from examples.lm.configs import default
-
-    def per_device(tree) -> int:
-        used: dict = {}
-        for leaf in jax.tree.leaves(tree):
-            for shard in leaf.addressable_shards:
-                used[shard.device] = used.get(shard.device, 0) + shard.data.nbytes
-        return max(used.values())
 
     mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
     print(f"{jax.device_count()} devices, state_bits {args.state_bits}\n")
@@ -57,8 +48,8 @@ def main() -> None:
                 state = train.create_train_state(config, mesh)
             total = sum(x.nbytes for x in jax.tree.leaves(state.opt_state))
             print(
-                f"| {name} | {mode} | {per_device(state.params) / 1e6:.2f} MB "
-                f"| {per_device(state.opt_state) / 1e6:.2f} MB "
+                f"| {name} | {mode} | {per_device_bytes(state.params) / 1e6:.2f} MB "
+                f"| {per_device_bytes(state.opt_state) / 1e6:.2f} MB "
                 f"| {total / 1e6:.2f} MB |"
             )
 

@@ -32,13 +32,11 @@ def main() -> None:
         "--modes", default="replicated,zero,sharded", help="comma-separated"
     )
     args = parser.parse_args()
-    if args.devices:
-        os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "")
-            + f" --xla_force_host_platform_device_count={args.devices}"
-        )
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.devices import force_cpu_devices, per_device_bytes
+
+    if args.devices:
+        force_cpu_devices(args.devices)
     import jax
     import jax.numpy as jnp
     from jax.sharding import NamedSharding
@@ -46,13 +44,6 @@ def main() -> None:
 
     from examples.imagenet import train
     from examples.imagenet.configs import default
-
-    def per_device(tree) -> int:
-        used: dict = {}
-        for leaf in jax.tree.leaves(tree):
-            for shard in leaf.addressable_shards:
-                used[shard.device] = used.get(shard.device, 0) + shard.data.nbytes
-        return max(used.values())
 
     rows = []
     for mode in args.modes.split(","):
@@ -102,10 +93,10 @@ def main() -> None:
         rows.append(
             (
                 mode,
-                per_device(state.opt_state) / 2**20,
+                per_device_bytes(state.opt_state) / 2**20,
                 total / 2**20,
-                per_device(state.ema) / 2**20,
-                per_device(state.params) / 2**20,
+                per_device_bytes(state.ema) / 2**20,
+                per_device_bytes(state.params) / 2**20,
                 statistics.median(times) * 1e3,
             )
         )
