@@ -11,7 +11,6 @@ Optax's, so transformations from either library can be nested in the other's
 ``chain``.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, runtime_checkable

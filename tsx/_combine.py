@@ -1,6 +1,5 @@
 """Composing transformations: ``chain`` and ``named_chain``."""
 
-from __future__ import annotations
 
 import collections
 from typing import Any

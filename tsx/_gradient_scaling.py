@@ -1,6 +1,5 @@
 """Scaling gradients in the backward pass while leaving the forward pass alone."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -13,7 +13,6 @@
 * :func:`global_norm`: deprecated alias of :func:`tsx.tree.norm`.
 """
 
-from __future__ import annotations
 
 import numbers
 import warnings

@@ -14,7 +14,6 @@ in ``sys.modules``, an ``import`` of the old path never rebinds the package
 attribute of the same name (``tsx.optimizers.adam`` stays the function).
 """
 
-from __future__ import annotations
 
 import importlib
 import sys

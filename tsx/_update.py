@@ -1,6 +1,5 @@
 """Applying updates to parameters, and parameter averaging."""
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

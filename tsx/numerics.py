@@ -1,6 +1,5 @@
 """Numerically safe scalar helpers used by the transformations."""
 
-from __future__ import annotations
 
 import contextlib
 import contextvars
@@ -48,8 +47,10 @@ def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
         top = jnp.finfo(dtype).max
     else:
         raise ValueError(f"count must be an integer or float array, got {dtype}.")
-    one = jnp.array(1, dtype=dtype)
-    return jnp.where(count < top, count + one, jnp.array(top, dtype=dtype))
+    # The bound as an array of the counter's dtype: a Python int above int32's
+    # range would not convert when 64-bit types are off (uint32 counters).
+    top = jnp.array(top, dtype=dtype)
+    return jnp.where(count < top, count + jnp.array(1, dtype=dtype), top)
 
 
 def safe_int32_increment(count: jax.typing.ArrayLike) -> jax.Array:
@@ -94,16 +95,16 @@ def safe_norm(
 def safe_root_mean_squares(
     x: jax.typing.ArrayLike, min_rms: jax.typing.ArrayLike
 ) -> jax.Array:
-    """``max(sqrt(mean(x**2)), min_rms)`` with a finite gradient at zero.
+    """``max(sqrt(mean(|x|**2)), min_rms)`` with a finite gradient at zero.
 
     Args:
       x: an array.
       min_rms: the smallest value returned.
     """
     x = jnp.asarray(x)
-    rms = jnp.sqrt(jnp.mean(jnp.square(x)))
+    rms = jnp.sqrt(jnp.mean(abs_sq(x)))
     x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
-    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(jnp.square(x))))
+    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(abs_sq(x))))
 
 
 _CHECK_SCHEDULES = contextvars.ContextVar("tsx_check_schedules", default=False)

@@ -18,7 +18,6 @@ the function, the argument and the value. Values only known at run time
 applied to, naming the first path where structure, shape or dtype differ.
 """
 
-from __future__ import annotations
 
 import contextlib
 import contextvars

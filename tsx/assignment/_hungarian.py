@@ -15,7 +15,6 @@ costs), so they run in :math:`O(n^2 m)` and are exact. A wide matrix is
 solved as is; a tall one through its transpose.
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

@@ -20,7 +20,6 @@ previous step (asynchronous: numerator and denominator never share a sample),
 with :math:`\\hat s_0 := 1` on the very first step (there is no past moment).
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any

@@ -21,7 +21,6 @@ current gradient with weight :math:`\\alpha`:
 + \\epsilon) + \\lambda\\theta_{t-1})`.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, NamedTuple

@@ -20,7 +20,6 @@ and :math:`u_t = -\\alpha_t m_t`. The first step only initialises
 momentum step with the same normalised gradient.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any

@@ -16,7 +16,6 @@ returned as the update :math:`w_{t+1} - w_t`. ``alpha`` damps the first
 steps; ``eps`` is the initial value of :math:`L`.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, NamedTuple

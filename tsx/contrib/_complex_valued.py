@@ -7,7 +7,6 @@ the inner transformation on the pairs, and reassembles :math:`u_x + i u_y`.
 Real leaves pass through unchanged.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

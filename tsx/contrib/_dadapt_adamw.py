@@ -22,7 +22,6 @@ g_k` (already scaled by the step) and :math:`v_k`; the update is
 ``learning_rate`` (:math:`\\gamma_k`) is a multiplier, 1 by default.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

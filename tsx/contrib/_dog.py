@@ -28,7 +28,6 @@ gradient norms by the squared distance estimate:
 Both norms are global (over the whole parameter tree).
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple

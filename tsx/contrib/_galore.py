@@ -19,7 +19,6 @@ gap, 2 gap, ...), :math:`\\rho` the base optimizer and :math:`\\alpha` =
 default, everything that is not 2-D) go to the base optimizer at full size.
 """
 
-from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence

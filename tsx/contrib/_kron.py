@@ -26,7 +26,6 @@ arXiv:1512.04202; Li 2018, "Preconditioner on Matrix Lie Group for SGD",
 arXiv:1809.10232; the psgd_jax implementation (Kron defaults).
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -17,7 +17,6 @@ cube root (rather than AdaGrad's square root) is what lets the dual average
 work with momentum.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -24,7 +24,6 @@ averaging horizons :math:`\\beta_j = 1 - 10^{-j}`:
 update is :math:`x_{t+1} - x_t`.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -21,7 +21,6 @@ MoMo-Adam uses Adam's moments, measures norms in the preconditioner
 ``value=loss`` to ``update``.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -24,7 +24,6 @@ norm), ``"aol"`` (row rescaling of the first iteration, arXiv:2512.04632) and
 ``"schatten"`` (Schatten-4 norm, arXiv:2506.10935).
 """
 
-from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence

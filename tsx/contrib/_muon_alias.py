@@ -12,7 +12,6 @@ the optimizer calls it ``beta``. To keep that code running, the function
 place that attribute is set.
 """
 
-from __future__ import annotations
 
 import functools
 import inspect

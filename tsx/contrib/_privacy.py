@@ -15,7 +15,6 @@ The gradients given to ``update`` must be per-example: every leaf has the
 batch on axis 0 (for example from ``jax.vmap(jax.grad(loss))``).
 """
 
-from __future__ import annotations
 
 import warnings
 from typing import NamedTuple

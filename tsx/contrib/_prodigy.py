@@ -23,7 +23,6 @@ with :math:`m_k, v_k` Adam's moments of :math:`d_k g_k`, :math:`\\beta_3 =
 :math:`d_k` (no learning-rate warmup factor).
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

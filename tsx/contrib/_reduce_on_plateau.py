@@ -14,7 +14,6 @@ improvement the scale is multiplied by ``factor`` (never below
 ``min_scale``) and ``cooldown`` averages pass before counting again.
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

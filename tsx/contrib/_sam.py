@@ -24,7 +24,6 @@ adversarial points and real iterates (the real iterate is kept in the state's
 :math:`\\rho\\, g / \\|g\\|` (``sam`` negates the adversarial updates).
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, NamedTuple

@@ -17,7 +17,6 @@ The params the training loop holds are :math:`y`; evaluate the model at
 :math:`x`, recovered by :func:`schedule_free_eval_params`.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -29,7 +29,6 @@ Order Optimization for Deep Learning", arXiv:2002.09018 (blocking, grafting,
 delayed roots).
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -37,7 +37,6 @@ Reference: Vyas et al. 2024, "SOAP: Improving and Stabilizing Shampoo using
 Adam", arXiv:2409.11321.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -20,7 +20,6 @@ It needs the objective: pass ``obj_fn=`` (a function of the params) to
 ``update``.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, NamedTuple

@@ -21,7 +21,6 @@ and runs the postprocessor only on the steps where the aggregator says its
 output is ready (an accumulating aggregator emits once every ``k`` calls).
 """
 
-from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol

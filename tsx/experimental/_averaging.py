@@ -16,7 +16,6 @@ the other calls emit zeros and a state with ``ready`` false, which
 :func:`~tsx.experimental.aggregating.process` uses to hold the optimizer back.
 """
 
-from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import NamedTuple

@@ -26,7 +26,6 @@ accumulated elements with a new micro-batch of ``n_b = B``,
 which avoids the cancellation of the naive :math:`\sum g^2 - B\bar g^2`.
 """
 
-from __future__ import annotations
 
 import math
 from collections.abc import Sequence

@@ -19,7 +19,6 @@ noise (the "gradient noise scale" of McCandlish et al., 2018, "An Empirical
 Model of Large-Batch Training", arXiv:1812.06162, is built from it).
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

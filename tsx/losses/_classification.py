@@ -4,7 +4,6 @@ All are element-wise (one value per example): reduce them yourself, e.g.
 ``loss(...).mean()``.
 """
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

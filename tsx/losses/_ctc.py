@@ -19,7 +19,6 @@ References:
   unsegmented sequence data with recurrent neural networks", ICML 2006.
 """
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

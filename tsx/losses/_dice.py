@@ -1,6 +1,5 @@
 """Dice (Tversky) losses for segmentation."""
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

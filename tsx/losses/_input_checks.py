@@ -4,7 +4,6 @@ They raise the same exception types as Optax's losses: ``TypeError`` for a
 wrong dtype, ``ValueError`` for wrong shapes, ranks and axes.
 """
 
-from __future__ import annotations
 
 import operator
 

@@ -1,6 +1,5 @@
 """Kullback-Leibler divergences between predicted and target distributions."""
 
-from __future__ import annotations
 
 import warnings
 

@@ -1,6 +1,5 @@
 """Margin losses for linear classifiers: hinge and perceptron, binary and multiclass."""
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

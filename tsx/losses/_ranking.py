@@ -1,6 +1,5 @@
 """Listwise ranking losses over the last axis (leading axes are batch axes)."""
 
-from __future__ import annotations
 
 from collections.abc import Callable
 

@@ -1,6 +1,5 @@
 """Regression losses: squared error, l2, Huber, log-cosh and cosine losses."""
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

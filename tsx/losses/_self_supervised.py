@@ -1,6 +1,5 @@
 """Self-supervised (metric learning) losses: NT-Xent and triplet margin."""
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

@@ -1,6 +1,5 @@
 """Label smoothing."""
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

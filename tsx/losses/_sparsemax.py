@@ -5,7 +5,6 @@ Their prediction map is sparsemax, the Euclidean projection onto the simplex
 projection equals the one-hot target.
 """
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

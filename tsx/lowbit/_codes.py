@@ -41,7 +41,6 @@ References:
   NeurIPS 2023, arXiv:2309.01507.
 """
 
-from __future__ import annotations
 
 import math
 from typing import Any

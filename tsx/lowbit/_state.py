@@ -1,6 +1,5 @@
 """``quantized_state``: any optimizer with its large state leaves in 16, 8 or 4 bits."""
 
-from __future__ import annotations
 
 import math
 from typing import Any, NamedTuple

@@ -18,7 +18,6 @@ module                        parameter leaves
 plus ``offset`` (the name Haiku-style norms use for the shift).
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any

@@ -12,7 +12,6 @@ whose path is the longest suffix of the leaf's path (Adam's ``mu`` for
 no parameter (step counts, injected hyperparameters) are reported as shared.
 """
 
-from __future__ import annotations
 
 import dataclasses
 import math

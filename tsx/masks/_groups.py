@@ -37,7 +37,6 @@ Example::
     )
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple

@@ -16,7 +16,6 @@ A rule that labels nothing is almost always a typo (or a rule shadowed by an
 earlier, broader one), so it is an error that names the rule.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any

@@ -8,7 +8,6 @@ written as its decimal number, a NamedTuple field as its name), and the mask
 or label trees built from them keep the exact container types of the params.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any

@@ -14,7 +14,6 @@ The path may be a "/"-joined string, a JAX key path or a tuple of names; it
 is normalised with :func:`tsx.masks.path_str` before matching.
 """
 
-from __future__ import annotations
 
 import fnmatch
 import re
@@ -94,19 +93,19 @@ class Predicate:
     def __call__(self, path: PathLike, param: Any) -> bool:
         return bool(self._fn(path_str(path), param))
 
-    def __and__(self, other: PredicateFn) -> Predicate:
+    def __and__(self, other: PredicateFn) -> "Predicate":
         o = as_predicate(other)
         return Predicate(
             lambda p, x: self._fn(p, x) and o._fn(p, x), f"({self!r} & {o!r})"
         )
 
-    def __or__(self, other: PredicateFn) -> Predicate:
+    def __or__(self, other: PredicateFn) -> "Predicate":
         o = as_predicate(other)
         return Predicate(
             lambda p, x: self._fn(p, x) or o._fn(p, x), f"({self!r} | {o!r})"
         )
 
-    def __xor__(self, other: PredicateFn) -> Predicate:
+    def __xor__(self, other: PredicateFn) -> "Predicate":
         o = as_predicate(other)
         return Predicate(
             lambda p, x: bool(self._fn(p, x)) != bool(o._fn(p, x)),
@@ -117,7 +116,7 @@ class Predicate:
     __ror__ = __or__
     __rxor__ = __xor__
 
-    def __invert__(self) -> Predicate:
+    def __invert__(self) -> "Predicate":
         return Predicate(lambda p, x: not self._fn(p, x), f"~{self!r}")
 
     def __repr__(self) -> str:

@@ -4,7 +4,6 @@ Each takes one matrix; batches go through ``jax.vmap`` (or
 :func:`tsx.sharding.map_blocks`, which also spreads them over devices).
 """
 
-from __future__ import annotations
 
 import functools
 from collections.abc import Callable

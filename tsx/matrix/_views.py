@@ -17,7 +17,6 @@ preconditioners stay small; blocks of one shape from anywhere in the tree can
 be stacked and processed together.
 """
 
-from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
@@ -106,7 +105,9 @@ class BlockLayout(NamedTuple):
     block_cols: int
 
     @classmethod
-    def of(cls, shape: tuple[int, ...], dim_nums: Any, block_size: int) -> BlockLayout:
+    def of(
+        cls, shape: tuple[int, ...], dim_nums: Any, block_size: int
+    ) -> "BlockLayout":
         """The layout of a leaf of ``shape`` with tiles of ``block_size``."""
         _, _, (b, m, n) = matrix_view(tuple(shape), dim_nums)
         return cls(

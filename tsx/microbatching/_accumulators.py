@@ -14,7 +14,6 @@ x_{n-1}` of the microbatches, the combined result is
 is what :func:`~tsx.microbatching.micro_vmap` applies within one microbatch).
 """
 
-from __future__ import annotations
 
 import dataclasses
 import enum

@@ -1,6 +1,5 @@
 """Per-example gradients, transformed and accumulated in microbatches."""
 
-from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence

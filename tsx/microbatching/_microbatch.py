@@ -1,6 +1,5 @@
 """Evaluating a function on a batch one microbatch at a time."""
 
-from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence

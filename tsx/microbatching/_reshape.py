@@ -1,6 +1,5 @@
 """Splitting a batch axis into (microbatch, rows-per-microbatch) axes."""
 
-from __future__ import annotations
 
 from typing import Any
 

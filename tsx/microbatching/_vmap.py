@@ -1,6 +1,5 @@
 """``jax.vmap`` with microbatching and optional reduction over the batch."""
 
-from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any

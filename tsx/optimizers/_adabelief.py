@@ -17,7 +17,6 @@ Optimizer: Adapting Stepsizes by the Belief in Observed Gradients",
 arXiv:2010.07468. ``nesterov=True`` uses NAdam's look-ahead first moment.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

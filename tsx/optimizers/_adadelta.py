@@ -16,7 +16,6 @@ and the update is :math:`-\\alpha_t \\Delta_t` (the paper's method is
 :math:`\\alpha = 1`).
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

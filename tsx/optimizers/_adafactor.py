@@ -20,7 +20,6 @@ with Sublinear Memory Cost", arXiv:1804.04235; the optional capped decay of
 Zhai et al. (2021), arXiv:2106.04560, fits in via ``decay_rate_fn``.
 """
 
-from __future__ import annotations
 
 import functools
 from collections.abc import Callable
@@ -149,7 +148,7 @@ def scale_by_factored_rms(
         leaves, treedef = jax.tree.flatten(params)
         rows, cols, full = [], [], []
         for p in leaves:
-            dtype = nu_dtype if nu_dtype is not None else jnp.asarray(p).dtype
+            dtype = nu_dtype if nu_dtype is not None else jnp.result_type(p)
             placeholder = jnp.zeros((1,), dtype=dtype)
             axes = axes_of(p)
             if axes is None:
@@ -180,7 +179,7 @@ def scale_by_factored_rms(
         for g, p, v_row, v_col, v in zip(
             grads, p_leaves, row_leaves, col_leaves, v_leaves, strict=True
         ):
-            dtype = nu_dtype if nu_dtype is not None else jnp.asarray(p).dtype
+            dtype = nu_dtype if nu_dtype is not None else jnp.result_type(p)
             placeholder = jnp.zeros((1,), dtype=dtype)
             sq = numerics.abs_sq(g) + epsilon
             axes = axes_of(p)

@@ -13,7 +13,6 @@ accumulator is still zero get a zero step. Because :math:`G_t` only grows,
 the effective step size decays over training.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -18,7 +18,6 @@ AdamW (Loshchilov & Hutter, 2019, arXiv:1711.05101) adds
 ``weight_decay * params`` after the scaling and before the learning rate.
 """
 
-from __future__ import annotations
 
 import functools
 from typing import Any, NamedTuple

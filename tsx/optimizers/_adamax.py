@@ -15,7 +15,6 @@ the infinity moment needs no bias correction. AdamaxW adds decoupled weight
 decay (Loshchilov & Hutter, 2019, arXiv:1711.05101).
 """
 
-from __future__ import annotations
 
 from typing import Any
 

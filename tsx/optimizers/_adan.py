@@ -19,7 +19,6 @@ decays as :math:`1-\\beta_i`; here, as in Optax, ``b_i`` multiply the old
 averages.)
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -17,7 +17,6 @@ The hats denote Adam's bias corrections; either can be switched off
 (``bias_correction_mu``/``bias_correction_nu``), as in the paper.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -17,7 +17,6 @@ warm-started variant follows Vaswani et al. (2019), "Painless Stochastic
 Gradient", arXiv:1905.09997.
 """
 
-from __future__ import annotations
 
 import functools
 from collections.abc import Callable
@@ -83,7 +82,8 @@ class _Search(NamedTuple):
     max_backtracking_steps=integer(0),
     slope_rtol=PROBABILITY,
     decrease_factor=real(0, 1, low_open=True),
-    increase_factor=POSITIVE,
+    # math.inf: start every search from max_learning_rate.
+    increase_factor=real(0.0, low_open=True, allow_inf=True),
     max_learning_rate=POSITIVE,
     atol=NON_NEGATIVE,
     rtol=NON_NEGATIVE,

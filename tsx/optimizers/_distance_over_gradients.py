@@ -17,7 +17,6 @@ It stores one copy of the initial parameters and two scalars per array; the
 authors recommend averaging the iterates.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

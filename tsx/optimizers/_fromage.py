@@ -15,7 +15,6 @@ As an additive update this is the trust-ratio step scaled by
 \\theta_t`.
 """
 
-from __future__ import annotations
 
 import jax
 

@@ -13,7 +13,6 @@ and weight decay :math:`\\lambda`:
 (the ratio is 1 where either norm is zero).
 """
 
-from __future__ import annotations
 
 from typing import Any
 

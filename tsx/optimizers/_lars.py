@@ -13,7 +13,6 @@ result is scaled by the trust ratio :math:`c\\,\\|\\theta\\|/(\\|d\\| +
    \\qquad m_t = s_t + \\mu m_{t-1}, \\qquad u_t = m_t.
 """
 
-from __future__ import annotations
 
 import jax
 

@@ -23,7 +23,6 @@ at most 1. The direction is meant to be scaled by a line search
 (:func:`~tsx.scale_by_zoom_linesearch` in :func:`lbfgs`).
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

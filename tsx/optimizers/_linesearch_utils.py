@@ -1,7 +1,6 @@
 """Helpers shared by the line searches: reusing the value and gradient they
 computed, and routing extra keyword arguments to the objective."""
 
-from __future__ import annotations
 
 import inspect
 from collections.abc import Callable

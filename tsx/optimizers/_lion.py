@@ -14,7 +14,6 @@ Besides the hard sign, ``mode="smooth"`` uses :math:`\\tanh(\\beta_s c_t)` and
 ``mode="refined"`` keeps :math:`c_t` where :math:`|c_t| < 1`.
 """
 
-from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 

@@ -11,7 +11,6 @@ Deep Networks", arXiv:1511.06807:
 for :math:`t = 1, 2, \\dots`; the noise shrinks as training proceeds.
 """
 
-from __future__ import annotations
 
 import jax
 

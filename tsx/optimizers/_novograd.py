@@ -18,7 +18,6 @@ and the update is :math:`-\\alpha_t m_t`. Storing one scalar per layer halves
 Adam's memory.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -16,7 +16,6 @@ Optimistic Adam (Daskalakis et al., 2018, "Training GANs with Optimism",
 arXiv:1711.00141) applies the same extrapolation to Adam's step.
 """
 
-from __future__ import annotations
 
 import warnings
 from typing import Any, NamedTuple

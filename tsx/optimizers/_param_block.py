@@ -8,7 +8,6 @@ Adafactor's ``multiply_by_parameter_scale`` does (Shazeer & Stern, 2018,
 arXiv:1804.04235, section 8).
 """
 
-from __future__ import annotations
 
 import jax
 

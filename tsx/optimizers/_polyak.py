@@ -15,7 +15,6 @@ The ``'sps+'`` variant (Garrigos et al., 2023, arXiv:2307.14528) uses the
 positive part :math:`(f(w_t) - f^\\star)_+` of the gap.
 """
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

@@ -19,7 +19,6 @@ by the rectification
                      {(\\rho_\\infty-4)(\\rho_\\infty-2)\\rho_t}}.
 """
 
-from __future__ import annotations
 
 from typing import Any
 

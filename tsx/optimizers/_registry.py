@@ -23,7 +23,6 @@ The table below is the whole registry: adding an optimizer to tsx means adding
 a row here (with the names of its decoupled weight-decay arguments, if any).
 """
 
-from __future__ import annotations
 
 import difflib
 import functools

@@ -18,7 +18,6 @@ Adam; momentum, if any, is applied after the learning rate (a trace of the
 scaled steps, as in LaProp, Ziyin et al., 2020, arXiv:2002.04839).
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -22,7 +22,6 @@ skipped). As in Optax 0.2.8, the update returned at call :math:`t` is the
 signed step stored at call :math:`t-1` (zero at the first call).
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

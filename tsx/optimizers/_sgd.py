@@ -8,7 +8,6 @@ and steps along :math:`-\\alpha_t m_t` (heavy ball, Polyak 1964) or, with
 ICML).
 """
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -16,7 +16,6 @@ Language Models", arXiv:2407.07972). A sign is scale-free, so the average
 needs no bias correction.
 """
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -18,7 +18,6 @@ Scalars and vectors keep a full accumulator (for a scalar leaf tsx stores a
 one-element list where Optax 0.2.8 stores an empty one and cannot step).
 """
 
-from __future__ import annotations
 
 import functools
 from typing import NamedTuple

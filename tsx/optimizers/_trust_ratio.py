@@ -13,7 +13,6 @@ arXiv:1708.03888). When either norm is zero the ratio is taken as 1, so that
 zero-initialised layers still move.
 """
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

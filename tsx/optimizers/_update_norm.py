@@ -6,7 +6,6 @@ size, as in normalised gradient descent (Nesterov, 1984; Hazan et al., 2015,
 "Beyond Convexity: Stochastic Quasi-Convex Optimization", arXiv:1507.02030).
 """
 
-from __future__ import annotations
 
 import jax
 

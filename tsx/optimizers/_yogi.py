@@ -15,7 +15,6 @@ per step. The step is :math:`\\hat m_t / (\\sqrt{\\hat v_t + \\epsilon_{root}}
 ``initial_accumulator_value`` rather than zero.
 """
 
-from __future__ import annotations
 
 from typing import Any
 

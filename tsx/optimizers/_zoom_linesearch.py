@@ -25,7 +25,6 @@ passes both tests within ``max_linesearch_steps`` evaluations, the best step
 that passed the decrease test is taken (``safe`` step), else the last one.
 """
 
-from __future__ import annotations
 
 import functools
 from collections.abc import Callable

@@ -20,7 +20,6 @@ so that autodiff of the Monte-Carlo average gives unbiased estimates of
 derivatives of any order.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any

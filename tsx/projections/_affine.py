@@ -8,7 +8,6 @@ With ``<.,.>`` the inner product of two trees seen as flat vectors:
   the halfspace (its coefficient clipped at 0 from above).
 """
 
-from __future__ import annotations
 
 from typing import Any
 

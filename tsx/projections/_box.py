@@ -4,7 +4,6 @@ Each of these sets is a product of intervals, so the projection separates into
 one clip per coordinate: ``p_i = min(max(x_i, lower_i), upper_i)``.
 """
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Euclidean projections onto the l2 ball and sphere: rescale by ``s / ||x||``."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -9,7 +9,6 @@ ICML 2008; Condat, "Fast projection onto the simplex and the l1 ball",
 Math. Programming 2016.
 """
 
-from __future__ import annotations
 
 from typing import Any
 

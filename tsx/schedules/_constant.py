@@ -1,6 +1,5 @@
 """The constant schedule."""
 
-from __future__ import annotations
 
 import jax
 

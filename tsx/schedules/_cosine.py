@@ -1,6 +1,5 @@
 """Cosine decay (the annealing half-cycle of SGDR)."""
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

@@ -1,6 +1,5 @@
 """Exponential decay, continuous or in steps."""
 
-from __future__ import annotations
 
 import logging
 

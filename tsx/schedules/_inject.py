@@ -1,6 +1,5 @@
 """Hyperparameters held in the optimizer state, so they can change every step."""
 
-from __future__ import annotations
 
 import functools
 import inspect

@@ -1,6 +1,5 @@
 """Running schedules one after another."""
 
-from __future__ import annotations
 
 from collections.abc import Sequence
 

@@ -1,6 +1,5 @@
 """One-cycle learning-rate policies (super-convergence)."""
 
-from __future__ import annotations
 
 import jax
 

@@ -1,6 +1,5 @@
 """Piecewise schedules: constant between boundaries, or interpolated."""
 
-from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any

@@ -1,6 +1,5 @@
 """Polynomial (and linear) annealing between two values."""
 
-from __future__ import annotations
 
 import logging
 

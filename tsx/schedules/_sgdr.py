@@ -1,6 +1,5 @@
 """SGDR: cosine decay with warm restarts."""
 
-from __future__ import annotations
 
 from collections.abc import Iterable
 

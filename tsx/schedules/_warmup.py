@@ -1,6 +1,5 @@
 """Linear warmup followed by a constant, cosine or exponential phase."""
 
-from __future__ import annotations
 
 import jax
 

@@ -1,6 +1,5 @@
 """Warmup-stable-decay (WSD): warmup, a long plateau, and a short final decay."""
 
-from __future__ import annotations
 
 import math
 from collections.abc import Callable

@@ -4,7 +4,6 @@ Optax 0.2.8 deprecates these (removal planned for 0.2.9); like Optax, each
 call emits a ``DeprecationWarning``.
 """
 
-from __future__ import annotations
 
 import warnings
 from collections.abc import Callable

@@ -24,7 +24,6 @@ the update computes on those shards and the parameters are gathered back
 ``jit``).
 """
 
-from __future__ import annotations
 
 import contextlib
 import dataclasses
@@ -175,7 +174,7 @@ class Layout:
         zero_axis: str | None = None,
         min_size: int = ZERO_MIN_SIZE,
         who: str = "tsx.sharding",
-    ) -> Layout:
+    ) -> "Layout":
         flat, _ = jax.tree_util.tree_flatten_with_path(params)
         if param_shardings is None:
             shardings = [_param_sharding(x) for _, x in flat]

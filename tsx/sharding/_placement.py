@@ -16,7 +16,6 @@ and the stack is split over a mesh axis, so each device computes about ``1/N``
 of the matrices before the results are gathered back.
 """
 
-from __future__ import annotations
 
 import contextlib
 import contextvars

@@ -14,7 +14,6 @@ schedule of the number of optimizer updates taken so far (as Optax's
 gradient's dtype if wider), as ``MultiSteps`` keeps it by default.
 """
 
-from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
@@ -66,7 +65,7 @@ class GradientAccumulation:
     @classmethod
     def create(
         cls, params: Any, steps: AccumulateSteps | None
-    ) -> GradientAccumulation | None:
+    ) -> "GradientAccumulation | None":
         """An empty window for ``params``; None when ``steps`` is None or 1."""
         check("TrainState.create", "accumulate_steps", steps, ACCUMULATE_STEPS)
         if steps is None or (not callable(steps) and steps == 1):
@@ -78,7 +77,7 @@ class GradientAccumulation:
 
     def add(
         self, grads: Any, step: jax.Array
-    ) -> tuple[GradientAccumulation, Any, jax.Array]:
+    ) -> "tuple[GradientAccumulation, Any, jax.Array]":
         """Fold one micro-batch in.
 
         Returns the state for the next call, the window's mean so far (in the

@@ -29,7 +29,6 @@ first difference. A non-finite state is never saved (``save`` raises
 :class:`~tsx.training.NonFiniteStateError`).
 """
 
-from __future__ import annotations
 
 import contextlib
 import gc
@@ -308,7 +307,7 @@ class CheckpointManager:
         """Finish background saves and release Orbax's resources."""
         self._manager.close()
 
-    def __enter__(self) -> CheckpointManager:
+    def __enter__(self) -> "CheckpointManager":
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -22,7 +22,6 @@ Approximation by Averaging"; Tarvainen & Valpola, 2017, "Mean teachers are
 better role models".
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
@@ -109,7 +108,7 @@ class ParamsEMA:
         decay: float,
         warmup: EmaWarmup = False,
         every: int = 1,
-    ) -> ParamsEMA:
+    ) -> "ParamsEMA":
         """Averages starting at (copies of) ``params`` and ``batch_stats``."""
         who = "TrainState.create"
         check(who, "ema_decay", decay, PROBABILITY)
@@ -129,7 +128,7 @@ class ParamsEMA:
 
     def update(
         self, params: Any, batch_stats: Any, step: jax.Array, applied: Any = True
-    ) -> ParamsEMA:
+    ) -> "ParamsEMA":
         """The averages after optimizer update number ``step`` (1-based).
 
         They move only where ``applied`` and ``step`` is a multiple of

@@ -16,7 +16,6 @@ array fields are the current ``scale`` and the number of ``good_steps`` since
 the last change; the factors and interval are static.
 """
 
-from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
@@ -111,7 +110,7 @@ class DynamicLossScale:
 
         return jax.tree.map(one, grads)
 
-    def adjust(self, grads_finite: jax.typing.ArrayLike) -> DynamicLossScale:
+    def adjust(self, grads_finite: jax.typing.ArrayLike) -> "DynamicLossScale":
         """The scale after one optimizer step whose gradients were (not) finite."""
         finite = jnp.asarray(grads_finite, bool)
         grow = finite & (self.good_steps + 1 >= self.growth_interval)

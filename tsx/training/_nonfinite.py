@@ -18,7 +18,6 @@ refused forever, so it is reported instead (``TrainState.check_finite()``
 names the path).
 """
 
-from __future__ import annotations
 
 from typing import Any
 
@@ -48,7 +47,7 @@ class NonFiniteGuard:
     loss_scale: DynamicLossScale | None = None
 
     @classmethod
-    def create(cls, loss_scale: DynamicLossScale | None = None) -> NonFiniteGuard:
+    def create(cls, loss_scale: DynamicLossScale | None = None) -> "NonFiniteGuard":
         if loss_scale is not None and not isinstance(loss_scale, DynamicLossScale):
             raise TypeError(
                 "TrainState.create: loss_scale must be a "
@@ -62,7 +61,7 @@ class NonFiniteGuard:
 
     def admit(
         self, due: jax.Array, inputs_ok: jax.Array, proposal: Any, current: Any
-    ) -> tuple[NonFiniteGuard, jax.Array]:
+    ) -> "tuple[NonFiniteGuard, jax.Array]":
         """Whether to take the step, and the guard after it.
 
         The step is taken when it is due and its inputs and results are

@@ -15,7 +15,6 @@ stores, in ``state.telemetry``, a flat ``dict[str, jax.Array]`` of scalars:
   accumulation or the guard).
 """
 
-from __future__ import annotations
 
 import warnings
 from typing import Any

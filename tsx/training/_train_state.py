@@ -42,7 +42,6 @@ Everything that changes is a pytree leaf and the configuration is static,
 so the state jits, donates, shards and checkpoints (Orbax) like Flax's.
 """
 
-from __future__ import annotations
 
 import dataclasses
 import math
@@ -196,7 +195,7 @@ class TrainState(train_state.TrainState, kw_only=True):
         telemetry: bool = False,
         zero_axis: str | None = None,
         **kwargs: Any,
-    ) -> TrainState:
+    ) -> "TrainState":
         """A new state with ``step=0`` and ``opt_state = tx.init(params)``.
 
         Args:
@@ -276,7 +275,7 @@ class TrainState(train_state.TrainState, kw_only=True):
         batch_stats: Any = None,
         return_telemetry: bool = False,
         **kwargs: Any,
-    ) -> TrainState | tuple[TrainState, dict[str, jax.Array]]:
+    ) -> "TrainState | tuple[TrainState, dict[str, jax.Array]]":
         """Feed one (micro-batch) gradient; apply an optimizer update when due.
 
         Args:
@@ -354,7 +353,7 @@ class TrainState(train_state.TrainState, kw_only=True):
             return batch_stats
         return tu.tree_where(tu.tree_all_finite(grads), batch_stats, self.batch_stats)
 
-    def shardings(self) -> TrainState:
+    def shardings(self) -> "TrainState":
         """This state with a ``NamedSharding`` in place of every array.
 
         For ``jax.jit(..., out_shardings=state.shardings())`` and for the

@@ -1,6 +1,5 @@
 """Summing updates and releasing them every k steps (``apply_every``)."""
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -1,6 +1,5 @@
 """Gradient centralisation (``centralize``)."""
 
-from __future__ import annotations
 
 import jax
 

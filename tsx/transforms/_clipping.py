@@ -4,7 +4,6 @@ All clipping here works on complex updates too: magnitudes are taken as
 ``|u|^2 = u conj(u)``.
 """
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

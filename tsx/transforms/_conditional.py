@@ -6,7 +6,6 @@ skipped step returns: the updates unchanged (``conditionally_transform``) or
 zeros (``conditionally_mask``). Either way the inner state is left as it was.
 """
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple, Protocol
 

@@ -1,6 +1,5 @@
 """Keeping parameters inside a feasible set: ``keep_params_nonnegative``."""
 
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp

@@ -1,6 +1,5 @@
 """Exponential moving average of the updates."""
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

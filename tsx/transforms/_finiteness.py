@@ -1,6 +1,5 @@
 """Guarding against non-finite updates: ``apply_if_finite`` and ``zero_nans``."""
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 

@@ -1,6 +1,5 @@
 """Running a transformation on one flat vector of all parameters (``flatten``)."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Freezing parameters: ``freeze`` and ``selective_transform``."""
 
-from __future__ import annotations
 
 from typing import Any
 

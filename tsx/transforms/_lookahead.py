@@ -1,6 +1,5 @@
 """The Lookahead wrapper: k fast steps forward, one slow step back."""
 
-from __future__ import annotations
 
 import logging
 from typing import Any, NamedTuple
@@ -47,7 +46,7 @@ class LookaheadParams(NamedTuple):
     slow: Params
 
     @classmethod
-    def init_synced(cls, params: Params) -> LookaheadParams:
+    def init_synced(cls, params: Params) -> "LookaheadParams":
         """Both copies set to ``params``."""
         return cls(slow=params, fast=params)
 

@@ -1,6 +1,5 @@
 """Applying a transformation to a subset of the parameters."""
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, NamedTuple

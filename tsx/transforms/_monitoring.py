@@ -5,7 +5,6 @@ returns so that it can be read from the state (e.g. with
 ``tsx.tree.get(state, name)``, as in Optax).
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, NamedTuple

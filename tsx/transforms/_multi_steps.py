@@ -7,7 +7,6 @@ times larger. ``k`` may follow a schedule of the number of optimizer steps
 taken, to grow the batch during training.
 """
 
-from __future__ import annotations
 
 import functools
 from collections.abc import Callable

@@ -1,6 +1,5 @@
 """Annealed Gaussian gradient noise (``add_noise``)."""
 
-from __future__ import annotations
 
 import warnings
 from typing import NamedTuple

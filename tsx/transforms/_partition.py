@@ -12,7 +12,6 @@ Two ways to say which parameter goes where:
   is the one ``partition({True: ..., False: ...}, labels)`` would have.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple

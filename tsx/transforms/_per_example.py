@@ -5,7 +5,6 @@ batch on axis 0), not gradient transformations: they clip each example and
 return the sum over the batch.
 """
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Momentum: an exponentially decaying trace of past updates."""
 
-from __future__ import annotations
 
 from typing import Any, NamedTuple
 
@@ -11,9 +10,9 @@ from tsx import tree_utils as tu
 from tsx._base import GradientTransformation
 from tsx.validation import (
     BOOL,
-    DECAY,
     DTYPE,
     hyperparameters,
+    real,
 )
 
 __all__ = ["TraceState", "trace"]
@@ -26,7 +25,8 @@ class TraceState(NamedTuple):
 
 
 @hyperparameters(
-    decay=DECAY,
+    # 1.0 keeps a running sum of the updates.
+    decay=real(0.0, 1.0),
     nesterov=BOOL,
     accumulator_dtype=DTYPE,
 )
@@ -42,7 +42,8 @@ def trace(
     ``accumulator_dtype`` sets the buffer's dtype (default: the params').
 
     Args:
-      decay: the momentum coefficient, a finite float in ``[0, 1)``.
+      decay: the momentum coefficient, a finite float in ``[0, 1]`` (1: a
+        running sum of the updates).
       nesterov: emit the Nesterov look-ahead ``g + decay * t`` (default False).
       accumulator_dtype: the dtype of the momentum buffer (default: the params').
 

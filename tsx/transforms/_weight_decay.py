@@ -1,6 +1,5 @@
 """Coupled weight decay: adding ``weight_decay * params`` to the updates."""
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

@@ -1,6 +1,5 @@
 """Linear algebra on pytrees: sums, products, norms and tree constructors."""
 
-from __future__ import annotations
 
 import functools
 import operator
@@ -92,14 +91,19 @@ def tree_scale(scalar: jax.typing.ArrayLike, tree: Any) -> Any:
 
 
 def tree_add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
-    """``x + scalar * y`` leaf-wise.
+    """``x + scalar * y`` leaf-wise; a ``None`` leaf of ``tree_x`` stays ``None``.
 
     Args:
       tree_x: a tree of arrays.
       scalar: a number (or 0-d array).
       tree_y: a tree with ``tree_x``'s structure.
     """
-    return jax.tree.map(lambda x, y: x + scalar * y, tree_x, tree_y)
+    return jax.tree.map(
+        lambda x, y: None if x is None else x + scalar * y,
+        tree_x,
+        tree_y,
+        is_leaf=lambda x: x is None,
+    )
 
 
 def _leaf_vdot(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -168,20 +172,24 @@ def tree_all_finite(tree: Any) -> jax.Array:
 def tree_max(tree: Any) -> jax.Array:
     """The largest element over all leaves (``-inf`` for an empty tree).
 
+    Leaves with no elements are passed over.
+
     Args:
       tree: a tree of arrays.
     """
-    maxes = jax.tree.leaves(jax.tree.map(jnp.max, tree))
+    maxes = [jnp.max(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
     return functools.reduce(jnp.maximum, maxes, jnp.array(-jnp.inf))
 
 
 def tree_min(tree: Any) -> jax.Array:
     """The smallest element over all leaves (``inf`` for an empty tree).
 
+    Leaves with no elements are passed over.
+
     Args:
       tree: a tree of arrays.
     """
-    mins = jax.tree.leaves(jax.tree.map(jnp.min, tree))
+    mins = [jnp.min(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
     return functools.reduce(jnp.minimum, mins, jnp.array(jnp.inf))
 
 

@@ -1,6 +1,5 @@
 """Dtype handling for pytrees."""
 
-from __future__ import annotations
 
 import functools
 from typing import Any

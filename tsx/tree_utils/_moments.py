@@ -10,7 +10,6 @@ The running (arithmetic) mean of ``g_1 ... g_n`` is kept incrementally by
 uses (gradient accumulation, ``MultiSteps``, micro-batching, aggregators).
 """
 
-from __future__ import annotations
 
 import functools
 from typing import Any

@@ -1,6 +1,5 @@
 """Mapping a function over the parameter-shaped parts of an optimizer state."""
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any

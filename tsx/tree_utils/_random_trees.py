@@ -1,6 +1,5 @@
 """Random trees: one PRNG key per leaf, and samples shaped like a tree."""
 
-from __future__ import annotations
 
 import inspect
 from collections.abc import Callable

@@ -7,7 +7,6 @@ states with identically named fields (e.g. two ``count`` s in a chain) can be
 told apart by a ``filtering(path, value)`` predicate.
 """
 
-from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
