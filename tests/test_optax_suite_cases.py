@@ -140,5 +140,7 @@ def test_no_public_signature_has_string_annotations():
                 params = inspect.signature(obj).parameters.values()
             except (TypeError, ValueError):
                 continue
-            found += [f"{name}({p.name})" for p in params if isinstance(p.annotation, str)]
+            found += [
+                f"{name}({p.name})" for p in params if isinstance(p.annotation, str)
+            ]
     assert not found, found

@@ -91,6 +91,9 @@ from tsx.contrib._sophia import (
     sophia,
 )
 
+# Imported for its effect: the "contrib.*" rows of tsx.optimizers.registry().
+from tsx.contrib import _catalog  # isort: skip
+
 __all__ = [
     "soap",
     "scale_by_soap",

@@ -32,8 +32,7 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, Params, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.transforms import add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
     DTYPE,

@@ -31,8 +31,8 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.optimizers._adam import ScaleByAdamState
-from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.optimizers import ScaleByAdamState
+from tsx.transforms import scale_by_learning_rate
 from tsx.validation import (
     BOOL,
     DECAY,

@@ -30,10 +30,9 @@ import jax.numpy as jnp
 from tsx import numerics
 from tsx._base import GradientTransformation, OptState, Params, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.optimizers._adam import scale_by_adam
-from tsx.sharding._placement import map_matrices
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.optimizers import scale_by_adam
+from tsx.sharding import map_matrices
+from tsx.transforms import add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     LEARNING_RATE,
     MASK,

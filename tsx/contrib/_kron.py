@@ -44,10 +44,8 @@ from tsx.matrix import (
     one_at_a_time_on_cpu,
     spectral_norm_lower_bound,
 )
-from tsx.sharding._placement import cond, map_blocks, sharded_like
-from tsx.transforms._masking import MaskOrFn
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.sharding import cond, map_blocks, sharded_like
+from tsx.transforms import MaskOrFn, add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
     DTYPE,

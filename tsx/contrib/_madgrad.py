@@ -27,7 +27,7 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.transforms import add_decayed_weights
 from tsx.validation import (
     DECAY,
     LEARNING_RATE,

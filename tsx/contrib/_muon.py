@@ -42,12 +42,14 @@ from tsx._base import (
     init_empty_state,
 )
 from tsx._combine import chain
-from tsx.optimizers._adam import adamw
-from tsx.sharding._placement import map_matrices
-from tsx.transforms._masking import MaskedNode
-from tsx.transforms._partition import partition
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.optimizers import adamw
+from tsx.sharding import map_matrices
+from tsx.transforms import (
+    MaskedNode,
+    add_decayed_weights,
+    partition,
+    scale_by_learning_rate,
+)
 from tsx.validation import (
     BOOL,
     DECAY,

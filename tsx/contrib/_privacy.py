@@ -24,10 +24,8 @@ import jax.numpy as jnp
 
 from tsx._base import GradientTransformation, ScalarOrSchedule, identity
 from tsx._combine import chain
-from tsx.experimental._aggregator import Aggregator
-from tsx.transforms._per_example import per_example_global_norm_clip
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._trace import trace
+from tsx.experimental.aggregating import Aggregator
+from tsx.transforms import per_example_global_norm_clip, scale_by_learning_rate, trace
 from tsx.validation import (
     BOOL,
     DECAY,

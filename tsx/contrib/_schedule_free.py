@@ -33,11 +33,9 @@ from tsx._base import (
     with_extra_args_support,
 )
 from tsx._combine import chain
-from tsx.optimizers._rmsprop import scale_by_rms
-from tsx.optimizers._sgd import sgd
-from tsx.schedules._warmup import warmup_constant_schedule
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.optimizers import scale_by_rms, sgd
+from tsx.schedules import warmup_constant_schedule
+from tsx.transforms import add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
     DTYPE,

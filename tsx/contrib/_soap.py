@@ -49,11 +49,9 @@ from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.contrib._muon import _DIMENSION_NUMBERS
 from tsx.matrix import eigenbasis, identities_like, leaf_layouts, qr_eigenbasis
-from tsx.optimizers._adam import ScaleByAdamState, scale_by_adam
-from tsx.sharding._placement import cond, map_blocks
-from tsx.transforms._masking import MaskOrFn
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.optimizers import ScaleByAdamState, scale_by_adam
+from tsx.sharding import cond, map_blocks
+from tsx.transforms import MaskOrFn, add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
     LEARNING_RATE,

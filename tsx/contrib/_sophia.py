@@ -37,8 +37,7 @@ from tsx._base import (
     with_extra_args_support,
 )
 from tsx._combine import chain
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.transforms import add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     BOOL,
     DECAY,

@@ -9,7 +9,7 @@ projection equals the one-hot target.
 import jax
 import jax.numpy as jnp
 
-from tsx.projections._simplex import projection_simplex
+from tsx.projections import projection_simplex
 
 __all__ = ["multiclass_sparsemax_loss", "sparsemax_loss"]
 

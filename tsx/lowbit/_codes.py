@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tsx.sharding._placement import gathered
+from tsx.sharding import gathered
 
 __all__ = [
     "QuantizedArray",

@@ -53,7 +53,7 @@ from tsx._base import (
 from tsx._combine import chain
 from tsx.masks._labels import Rule, match_rules, rule_items
 from tsx.masks._paths import unflatten_like
-from tsx.transforms._partition import partition
+from tsx.transforms import partition
 from tsx.validation import (
     BOOL,
     FUNCTION,

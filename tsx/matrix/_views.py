@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from tsx.sharding._placement import gathered, sharded_like
+from tsx.sharding import gathered, sharded_like
 
 __all__ = ["BlockLayout", "matrix_view"]
 

@@ -89,6 +89,7 @@ from tsx.optimizers._registry import (
     available,
     build,
     get,
+    register,
     registry,
 )
 from tsx.optimizers._rmsprop import (
@@ -130,6 +131,7 @@ __all__ = [
     "available",
     "build",
     "get",
+    "register",
     "registry",
     "FactoredState",
     "ScaleByAdaDeltaState",

@@ -31,7 +31,7 @@ from tsx._base import (
     ScalarOrSchedule,
 )
 from tsx._combine import chain
-from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms import scale_by_learning_rate
 from tsx.validation import (
     BOOL,
     DECAY,

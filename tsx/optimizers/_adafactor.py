@@ -37,11 +37,14 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.optimizers._param_block import scale_by_param_block_rms
-from tsx.transforms._clipping import clip_by_block_rms
-from tsx.transforms._ema import ema
-from tsx.transforms._masking import MaskOrFn
-from tsx.transforms._scaling import scale, scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.transforms import (
+    MaskOrFn,
+    add_decayed_weights,
+    clip_by_block_rms,
+    ema,
+    scale,
+    scale_by_learning_rate,
+)
 from tsx.validation import (
     BOOL,
     DECAY,

@@ -33,9 +33,7 @@ from tsx._base import (
     ScalarOrSchedule,
 )
 from tsx._combine import chain
-from tsx.transforms._masking import MaskOrFn
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.transforms import MaskOrFn, add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
     DTYPE,

@@ -26,8 +26,7 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.optimizers._trust_ratio import scale_by_trust_ratio
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.transforms import add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     LEARNING_RATE,
     NON_NEGATIVE,

@@ -22,9 +22,7 @@ from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.optimizers._adam import scale_by_adam
 from tsx.optimizers._trust_ratio import scale_by_trust_ratio
-from tsx.transforms._masking import MaskOrFn
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.transforms import MaskOrFn, add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
     DTYPE,

@@ -19,10 +19,13 @@ import jax
 from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.optimizers._trust_ratio import scale_by_trust_ratio
-from tsx.transforms._masking import MaskOrFn, masked
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._trace import trace
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.transforms import (
+    MaskOrFn,
+    add_decayed_weights,
+    masked,
+    scale_by_learning_rate,
+    trace,
+)
 from tsx.validation import (
     BOOL,
     DECAY,

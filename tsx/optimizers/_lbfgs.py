@@ -42,7 +42,7 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.optimizers._zoom_linesearch import scale_by_zoom_linesearch
-from tsx.transforms._scaling import scale, scale_by_learning_rate
+from tsx.transforms import scale, scale_by_learning_rate
 from tsx.validation import (
     BOOL,
     OPTIONAL_LEARNING_RATE,

@@ -16,8 +16,7 @@ import jax
 
 from tsx._base import GradientTransformationExtraArgs, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.transforms._noise import add_noise
-from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms import add_noise, scale_by_learning_rate
 from tsx.validation import (
     LEARNING_RATE,
     NON_NEGATIVE,

@@ -34,7 +34,7 @@ from tsx._base import (
 )
 from tsx._combine import chain
 from tsx.optimizers._adam import ScaleByAdamState
-from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms import scale_by_learning_rate
 from tsx.validation import (
     BOOL,
     DECAY,

@@ -19,23 +19,54 @@ Names:
   it;
 * names are case-insensitive and ``-`` reads as ``_``.
 
-The table below is the whole registry: adding an optimizer to tsx means adding
-a row here (with the names of its decoupled weight-decay arguments, if any).
+The table in ``_register_core`` below holds tsx's own optimizers and the one in
+``tsx/contrib/_catalog.py`` those of :mod:`tsx.contrib` (registered when that
+package is imported, so that this layer never imports the one below it); adding
+an optimizer to tsx means adding a row to one of them, with the names of its
+decoupled weight-decay arguments, if any. :func:`register` adds a user's own.
 """
 
 
 import difflib
-import functools
 import inspect
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
 from tsx.lowbit import quantized_state
-from tsx.transforms._weight_decay import add_decayed_weights
+from tsx.optimizers._adabelief import adabelief
+from tsx.optimizers._adadelta import adadelta
+from tsx.optimizers._adafactor import adafactor
+from tsx.optimizers._adagrad import adagrad
+from tsx.optimizers._adam import adam, adamw, nadam, nadamw
+from tsx.optimizers._adamax import adamax, adamaxw
+from tsx.optimizers._adan import adan
+from tsx.optimizers._amsgrad import amsgrad
+from tsx.optimizers._fromage import fromage
+from tsx.optimizers._lamb import lamb
+from tsx.optimizers._lars import lars
+from tsx.optimizers._lbfgs import lbfgs
+from tsx.optimizers._lion import lion
+from tsx.optimizers._noisy_sgd import noisy_sgd
+from tsx.optimizers._novograd import novograd
+from tsx.optimizers._optimistic import (
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+)
+from tsx.optimizers._polyak import polyak_sgd
+from tsx.optimizers._radam import radam
+from tsx.optimizers._rmsprop import rmsprop
+from tsx.optimizers._rprop import rprop
+from tsx.optimizers._sgd import sgd
+from tsx.optimizers._sign import sign_sgd, signum
+from tsx.optimizers._sm3 import sm3
+from tsx.optimizers._yogi import yogi
+from tsx.transforms import add_decayed_weights
 
-__all__ = ["OptimizerEntry", "available", "build", "get", "registry"]
+__all__ = ["OptimizerEntry", "available", "build", "get", "register", "registry"]
 
 WeightDecayMode = Literal["decoupled", "l2", "auto"]
 
@@ -60,74 +91,110 @@ class OptimizerArgumentError(TypeError, ValueError):
     """Bad hyperparameters for :func:`get` (catch as TypeError or ValueError)."""
 
 
-@functools.cache
-def registry() -> dict[str, OptimizerEntry]:
-    """The canonical name of every registered optimizer, and its entry."""
-    # Imported here: tsx.contrib's optimizers import tsx.optimizers' modules.
-    import tsx
-    from tsx import contrib
+_TABLE: dict[str, OptimizerEntry] = {}
+_VIEW = types.MappingProxyType(_TABLE)
 
-    decayed = functools.partial(OptimizerEntry, weight_decay="weight_decay")
-    return {
-        "adabelief": OptimizerEntry(tsx.adabelief),
-        "adadelta": decayed(tsx.adadelta, weight_decay_mask="weight_decay_mask"),
-        "adafactor": OptimizerEntry(
-            tsx.adafactor, "weight_decay_rate", "weight_decay_mask"
-        ),
-        "adagrad": OptimizerEntry(tsx.adagrad),
-        "adam": OptimizerEntry(tsx.adam),
-        "adamax": OptimizerEntry(tsx.adamax),
-        "adamaxw": decayed(tsx.adamaxw, weight_decay_mask="mask"),
-        "adamw": decayed(tsx.adamw, weight_decay_mask="mask"),
-        "adan": decayed(tsx.adan, weight_decay_mask="mask"),
-        "amsgrad": OptimizerEntry(tsx.amsgrad),
-        "fromage": OptimizerEntry(tsx.fromage),
-        "lamb": decayed(tsx.lamb, weight_decay_mask="mask"),
-        "lars": decayed(tsx.lars, weight_decay_mask="weight_decay_mask"),
-        "lbfgs": OptimizerEntry(tsx.lbfgs),
-        "lion": decayed(tsx.lion, weight_decay_mask="mask"),
-        "nadam": OptimizerEntry(tsx.nadam),
-        "nadamw": decayed(tsx.nadamw, weight_decay_mask="mask"),
-        "noisy_sgd": OptimizerEntry(tsx.noisy_sgd),
-        "novograd": decayed(tsx.novograd),
-        "optimistic_adam": OptimizerEntry(tsx.optimistic_adam),
-        "optimistic_adam_v2": OptimizerEntry(tsx.optimistic_adam_v2),
-        "optimistic_gradient_descent": OptimizerEntry(tsx.optimistic_gradient_descent),
-        "polyak_sgd": OptimizerEntry(tsx.polyak_sgd),
-        "radam": OptimizerEntry(tsx.radam),
-        "rmsprop": OptimizerEntry(tsx.rmsprop),
-        "rprop": OptimizerEntry(tsx.rprop),
-        "sgd": OptimizerEntry(tsx.sgd),
-        "sign_sgd": OptimizerEntry(tsx.sign_sgd),
-        "signum": OptimizerEntry(tsx.signum),
-        "sm3": OptimizerEntry(tsx.sm3),
-        "yogi": OptimizerEntry(tsx.yogi),
-        "contrib.acprop": decayed(contrib.acprop, weight_decay_mask="mask"),
-        "contrib.ademamix": decayed(contrib.ademamix, weight_decay_mask="mask"),
-        "contrib.adopt": OptimizerEntry(contrib.adopt),
-        "contrib.cocob": decayed(contrib.cocob, weight_decay_mask="mask"),
-        "contrib.dadapt_adamw": decayed(contrib.dadapt_adamw),
-        "contrib.dog": decayed(contrib.dog, weight_decay_mask="mask"),
-        "contrib.dowg": decayed(contrib.dowg, weight_decay_mask="mask"),
-        "contrib.dpsgd": OptimizerEntry(contrib.dpsgd),
-        "contrib.galore": decayed(contrib.galore, weight_decay_mask="mask"),
-        "contrib.kron": decayed(contrib.kron, weight_decay_mask="mask"),
-        "contrib.madgrad": decayed(contrib.madgrad),
-        "contrib.momo": decayed(contrib.momo),
-        "contrib.momo_adam": decayed(contrib.momo_adam),
-        "contrib.muon": decayed(contrib.muon, weight_decay_mask="weight_decay_mask"),
-        "contrib.prodigy": decayed(contrib.prodigy),
-        "contrib.schedule_free_adamw": decayed(contrib.schedule_free_adamw),
-        "contrib.schedule_free_sgd": decayed(contrib.schedule_free_sgd),
-        "contrib.shampoo": decayed(contrib.shampoo, weight_decay_mask="mask"),
-        "contrib.simplified_ademamix": decayed(
-            contrib.simplified_ademamix, weight_decay_mask="mask"
-        ),
-        "contrib.soap": decayed(contrib.soap, weight_decay_mask="mask"),
-        "contrib.sophia": decayed(
-            contrib.sophia, weight_decay_mask="weight_decay_mask"
-        ),
-    }
+
+def registry() -> Mapping[str, OptimizerEntry]:
+    """The canonical name of every registered optimizer, and its entry.
+
+    A read-only view: :func:`register` adds to it. The rows of
+    ``tsx.contrib`` are registered when ``tsx.contrib`` is imported, which
+    ``import tsx`` does.
+    """
+    return _VIEW
+
+
+def register(
+    name: str,
+    factory: Callable[..., GradientTransformation],
+    *,
+    weight_decay: str | None = None,
+    weight_decay_mask: str | None = None,
+) -> OptimizerEntry:
+    """Make ``factory`` available to :func:`get` and :func:`build` as ``name``.
+
+    Args:
+      name: the canonical name (lower case, ``_`` for ``-``; optimizers of a
+        namespace are named ``"<namespace>.<name>"``, as ``"contrib.muon"``).
+      factory: the function that builds the optimizer from keyword arguments,
+        with a ``learning_rate`` argument.
+      weight_decay: the name of its decoupled weight-decay argument, if any.
+      weight_decay_mask: the name of that decay's mask argument, if any.
+
+    Returns:
+      The new entry.
+
+    Raises:
+      ValueError: ``name`` is taken or not in canonical form, or an argument
+        named by ``weight_decay``/``weight_decay_mask`` is not one of
+        ``factory``'s.
+      TypeError: ``factory`` is not callable.
+
+    Example:
+      >>> import tsx
+      >>> entry = tsx.optimizers.register("my_sgd", tsx.sgd)
+      >>> tsx.optimizers.get("my_sgd", learning_rate=0.1).init({}) is not None
+      True
+    """
+    if not isinstance(name, str) or not name or _normalize(name) != name:
+        raise ValueError(
+            "register: name must be a non-empty lower-case string with '_' for "
+            f"'-', got name={name!r}."
+        )
+    if name in _TABLE:
+        raise ValueError(f"register: the name {name!r} is registered already.")
+    if not callable(factory):
+        raise TypeError(f"register: factory must be callable, got {factory!r}.")
+    accepted = inspect.signature(factory).parameters
+    for argument, value in (
+        ("weight_decay", weight_decay),
+        ("weight_decay_mask", weight_decay_mask),
+    ):
+        if value is not None and value not in accepted:
+            raise ValueError(
+                f"register: {argument}={value!r} is not an argument of "
+                f"{getattr(factory, '__name__', factory)}."
+            )
+    _TABLE[name] = OptimizerEntry(factory, weight_decay, weight_decay_mask)
+    return _TABLE[name]
+
+
+def _register_core() -> None:
+    for name, factory, decay, mask in (
+        ("adabelief", adabelief, None, None),
+        ("adadelta", adadelta, "weight_decay", "weight_decay_mask"),
+        ("adafactor", adafactor, "weight_decay_rate", "weight_decay_mask"),
+        ("adagrad", adagrad, None, None),
+        ("adam", adam, None, None),
+        ("adamax", adamax, None, None),
+        ("adamaxw", adamaxw, "weight_decay", "mask"),
+        ("adamw", adamw, "weight_decay", "mask"),
+        ("adan", adan, "weight_decay", "mask"),
+        ("amsgrad", amsgrad, None, None),
+        ("fromage", fromage, None, None),
+        ("lamb", lamb, "weight_decay", "mask"),
+        ("lars", lars, "weight_decay", "weight_decay_mask"),
+        ("lbfgs", lbfgs, None, None),
+        ("lion", lion, "weight_decay", "mask"),
+        ("nadam", nadam, None, None),
+        ("nadamw", nadamw, "weight_decay", "mask"),
+        ("noisy_sgd", noisy_sgd, None, None),
+        ("novograd", novograd, "weight_decay", None),
+        ("optimistic_adam", optimistic_adam, None, None),
+        ("optimistic_adam_v2", optimistic_adam_v2, None, None),
+        ("optimistic_gradient_descent", optimistic_gradient_descent, None, None),
+        ("polyak_sgd", polyak_sgd, None, None),
+        ("radam", radam, None, None),
+        ("rmsprop", rmsprop, None, None),
+        ("rprop", rprop, None, None),
+        ("sgd", sgd, None, None),
+        ("sign_sgd", sign_sgd, None, None),
+        ("signum", signum, None, None),
+        ("sm3", sm3, None, None),
+        ("yogi", yogi, None, None),
+    ):
+        register(name, factory, weight_decay=decay, weight_decay_mask=mask)
 
 
 def available() -> list[str]:
@@ -336,3 +403,6 @@ def _with_decay(
         hyperparameters[found.weight_decay_mask] = weight_decay_mask
     hyperparameters[found.weight_decay] = weight_decay
     return get(canonical, learning_rate=learning_rate, **hyperparameters)
+
+
+_register_core()

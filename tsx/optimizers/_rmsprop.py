@@ -33,8 +33,7 @@ from tsx._base import (
     identity,
 )
 from tsx._combine import chain
-from tsx.transforms._scaling import scale_by_learning_rate
-from tsx.transforms._trace import trace
+from tsx.transforms import scale_by_learning_rate, trace
 from tsx.validation import (
     BOOL,
     DECAY,

@@ -29,8 +29,7 @@ from tsx._base import (
     init_empty_state,
 )
 from tsx._combine import chain
-from tsx.transforms._ema import ema
-from tsx.transforms._scaling import scale_by_learning_rate
+from tsx.transforms import ema, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
     DTYPE,

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, GradientTransformationExtraArgs, Updates
 from tsx._combine import chain
-from tsx.transforms._scaling import scale
+from tsx.transforms import scale
 from tsx.validation import (
     DECAY,
     NON_NEGATIVE,

@@ -27,8 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from tsx.tree_utils._arithmetic import tree_add_scale, tree_scale, tree_sum
-from tsx.tree_utils._random_trees import tree_random_like
+from tsx.tree_utils import tree_add_scale, tree_random_like, tree_scale, tree_sum
 
 __all__ = ["Gumbel", "Normal", "make_perturbed_fun"]
 

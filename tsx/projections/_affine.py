@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from tsx.tree_utils._arithmetic import tree_add_scale, tree_scale, tree_vdot
+from tsx.tree_utils import tree_add_scale, tree_scale, tree_vdot
 
 __all__ = ["projection_halfspace", "projection_hyperplane", "projection_vector"]
 

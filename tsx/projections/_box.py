@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from tsx.tree_utils._arithmetic import tree_full_like
+from tsx.tree_utils import tree_full_like
 
 __all__ = [
     "projection_box",

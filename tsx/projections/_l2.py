@@ -6,7 +6,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from tsx.tree_utils._arithmetic import tree_norm, tree_scale
+from tsx.tree_utils import tree_norm, tree_scale
 
 __all__ = ["projection_l2_ball", "projection_l2_sphere"]
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import flatten_util
 
-from tsx.tree_utils._arithmetic import tree_mul, tree_norm
+from tsx.tree_utils import tree_mul, tree_norm
 
 __all__ = ["projection_l1_ball", "projection_l1_sphere", "projection_simplex"]
 

@@ -7,15 +7,18 @@ for Auto and Explicit mesh axes alike:
   lives, and the state created there (optionally split over a data axis,
   ZeRO-1: ``zero_axis="data"``);
 * :func:`logical_shardings`: shardings from Linen's logical axis names;
-* :func:`reshard` and :func:`map_matrices`: the one place tsx moves arrays
-  between layouts, and runs matrix functions on whole matrices, split over
-  devices inside :func:`distribute_matrix_work`.
+* :func:`reshard` (with :func:`gathered`, :func:`sharded_like` and
+  :func:`zeros_of_type` built on it): the one place tsx moves arrays between
+  layouts;
+* :func:`map_matrices` and :func:`map_blocks`: matrix functions on whole
+  matrices, split over devices inside :func:`distribute_matrix_work`.
 
 ``tsx.training.TrainState.create(..., zero_axis="data")`` uses all of it.
 """
 
 from tsx.sharding._layout import (
     ZERO_MIN_SIZE,
+    Layout,
     init,
     logical_shardings,
     state_shardings,
@@ -24,22 +27,31 @@ from tsx.sharding._layout import (
 from tsx.sharding._placement import (
     cond,
     distribute_matrix_work,
+    explicit_axes,
     explicit_spec,
+    gathered,
     map_blocks,
     map_matrices,
     reshard,
+    sharded_like,
+    zeros_of_type,
 )
 
 __all__ = [
     "ZERO_MIN_SIZE",
+    "Layout",
     "cond",
     "distribute_matrix_work",
+    "explicit_axes",
     "explicit_spec",
+    "gathered",
     "init",
     "logical_shardings",
     "map_blocks",
     "map_matrices",
     "reshard",
+    "sharded_like",
     "state_shardings",
     "zero_spec",
+    "zeros_of_type",
 ]

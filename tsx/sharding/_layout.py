@@ -31,12 +31,12 @@ import math
 from typing import Any
 
 import jax
-from jax.sharding import AxisType, NamedSharding
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from tsx.sharding._placement import (
-    _is_explicit_mesh,
     distribute_matrix_work,
+    explicit_axes,
     reshard,
 )
 
@@ -175,6 +175,17 @@ class Layout:
         min_size: int = ZERO_MIN_SIZE,
         who: str = "tsx.sharding",
     ) -> "Layout":
+        """The layout of ``params`` (arrays or shape structs) on their mesh.
+
+        Args:
+          params: the parameter tree.
+          param_shardings: a ``NamedSharding`` per leaf of ``params``; None:
+            the shardings the leaves carry.
+          zero_axis: the mesh axis to split optimizer state over (ZeRO-1), or
+            None.
+          min_size: the smallest leaf ZeRO splits.
+          who: the function named in error messages.
+        """
         flat, _ = jax.tree_util.tree_flatten_with_path(params)
         if param_shardings is None:
             shardings = [_param_sharding(x) for _, x in flat]
@@ -218,7 +229,7 @@ class Layout:
         spec = self._match(path, shape)
         if spec is None:
             typed = getattr(leaf, "sharding", None)
-            spec = typed.spec if _is_explicit_mesh(typed) else P()
+            spec = typed.spec if explicit_axes(getattr(typed, "mesh", None)) else P()
         if split and self.zero_axis is not None:
             spec = zero_spec(spec, shape, self.mesh, self.zero_axis, self.min_size)
         return spec
@@ -261,13 +272,8 @@ class Layout:
                 self.place(updates),
             )
 
-        explicit = tuple(
-            name
-            for name, kind in zip(
-                self.mesh.axis_names, self.mesh.axis_types, strict=True
-            )
-            if kind == AxisType.Explicit
-        )
+        axes = explicit_axes(self.mesh)
+        explicit = tuple(name for name in self.mesh.axis_names if name in axes)
         if not explicit:
             return on_shards(grads, state, params)
         # The results are shaped like (params, state, grads).

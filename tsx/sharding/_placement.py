@@ -31,10 +31,14 @@ from jax.sharding import PartitionSpec as P
 __all__ = [
     "cond",
     "distribute_matrix_work",
+    "explicit_axes",
     "explicit_spec",
+    "gathered",
     "map_blocks",
     "map_matrices",
     "reshard",
+    "sharded_like",
+    "zeros_of_type",
 ]
 
 
@@ -54,45 +58,53 @@ def _spec_axes(spec: P) -> set[str]:
     return names
 
 
+def explicit_axes(mesh: Any) -> set[str]:
+    """The names of ``mesh``'s Explicit axes (empty for None or an Auto mesh).
+
+    Args:
+      mesh: a ``Mesh``, an ``AbstractMesh`` or None.
+    """
+    if mesh is None:
+        return set()
+    return {
+        name
+        for name, kind in zip(mesh.axis_names, mesh.axis_types, strict=True)
+        if kind == AxisType.Explicit
+    }
+
+
 def explicit_spec(x: Any) -> P | None:
     """The ``PartitionSpec`` in ``x``'s type when it uses an Explicit mesh axis.
 
     ``None`` for arrays on Auto meshes, on one device, or replicated: their
     type says nothing about how they are laid out, so operations on them need
     no care.
+
+    Args:
+      x: an array, a tracer, or anything else (then ``None``).
     """
     sharding = _type_sharding(x)
     spec = getattr(sharding, "spec", None)
     if spec is None:
         return None
-    mesh = sharding.mesh
-    explicit = {
-        name
-        for name, kind in zip(mesh.axis_names, mesh.axis_types, strict=True)
-        if kind == AxisType.Explicit
-    }
-    return spec if _spec_axes(spec) & explicit else None
+    return spec if _spec_axes(spec) & explicit_axes(sharding.mesh) else None
 
 
-def _is_explicit_mesh(sharding: Any) -> bool:
-    mesh = getattr(sharding, "mesh", None)
-    return mesh is not None and any(t == AxisType.Explicit for t in mesh.axis_types)
-
-
-def _move(x: jax.Array, spec: P, mesh: Any) -> jax.Array:
+def _move(x: jax.Array, spec: P, mesh: Any = None) -> jax.Array:
     """``x`` laid out as ``spec`` on ``mesh`` (or on the mesh in context).
 
     The mesh in context wins: inside ``jax.sharding.auto_axes`` the axes of an
-    Explicit mesh are Auto, and constraints are then the right tool.
+    Explicit mesh are Auto, and constraints are then the right tool. Without
+    either, the mesh of ``x``'s own type.
     """
     context = jax.sharding.get_abstract_mesh()
-    current = mesh if context.empty else context
-    explicit = {
-        name
-        for name, kind in zip(current.axis_names, current.axis_types, strict=True)
-        if kind == AxisType.Explicit
-    }
-    target = NamedSharding(mesh, spec) if context.empty else spec
+    if not context.empty:
+        current, target = context, spec
+    elif mesh is not None:
+        current, target = mesh, NamedSharding(mesh, spec)
+    else:
+        current, target = getattr(_type_sharding(x), "mesh", None), spec
+    explicit = explicit_axes(current)
     if (_spec_axes(spec) | _spec_axes(explicit_spec(x) or P())) & explicit:
         return jax.sharding.reshard(x, target)
     return jax.lax.with_sharding_constraint(x, target)
@@ -107,19 +119,26 @@ def reshard(tree: Any, shardings: Any) -> Any:
 
     Args:
       tree: arrays.
-      shardings: a ``NamedSharding`` per leaf of ``tree`` (or one for every
-        leaf).
+      shardings: a ``NamedSharding`` or ``PartitionSpec`` per leaf of
+        ``tree`` (or one for every leaf). A ``PartitionSpec`` refers to the
+        mesh in context, else to the mesh in the leaf's type.
 
     Returns:
       ``tree``, resharded.
     """
-    if isinstance(shardings, jax.sharding.Sharding):
+    if isinstance(shardings, jax.sharding.Sharding | P):
         shardings = jax.tree.map(lambda _: shardings, tree)
 
-    def one(x: Any, sharding: NamedSharding) -> Any:
-        return None if x is None else _move(x, sharding.spec, sharding.mesh)
+    def one(x: Any, sharding: NamedSharding | P) -> Any:
+        if x is None:
+            return None
+        if isinstance(sharding, P):
+            return _move(x, sharding)
+        return _move(x, sharding.spec, sharding.mesh)
 
-    return jax.tree.map(one, tree, shardings)
+    return jax.tree.map(
+        one, tree, shardings, is_leaf=lambda s: isinstance(s, P) or s is None
+    )
 
 
 def zeros_of_type(struct: jax.ShapeDtypeStruct) -> jax.Array:
@@ -127,31 +146,42 @@ def zeros_of_type(struct: jax.ShapeDtypeStruct) -> jax.Array:
 
     ``jax.lax.cond`` needs both branches to return the same types; on an
     Explicit mesh the sharding is part of the type.
+
+    Args:
+      struct: a ``jax.ShapeDtypeStruct`` (with a ``sharding`` or not).
     """
     zeros = jnp.zeros(struct.shape, struct.dtype)
     sharding = getattr(struct, "sharding", None)
-    if _is_explicit_mesh(sharding) and _spec_axes(sharding.spec):
-        return jax.sharding.reshard(zeros, sharding.spec)
+    mesh = getattr(sharding, "mesh", None)
+    if explicit_axes(mesh) and _spec_axes(sharding.spec):
+        return _move(zeros, sharding.spec, mesh)
     return zeros
 
 
 def gathered(tree: Any) -> Any:
-    """``tree`` whole on every device (a no-op unless a type says otherwise)."""
+    """``tree`` whole on every device (a no-op unless a type says otherwise).
+
+    Args:
+      tree: arrays; those explicitly sharded are gathered.
+    """
 
     def one(x: Any) -> Any:
-        return x if explicit_spec(x) is None else jax.sharding.reshard(x, P())
+        return x if explicit_spec(x) is None else _move(x, P())
 
     return jax.tree.map(one, tree)
 
 
 def sharded_like(tree: Any, like: Any) -> Any:
-    """Results shaped like ``like`` (an input array) get its explicit layout."""
+    """Results shaped like ``like`` (an input array) get its explicit layout.
+
+    Args:
+      tree: arrays; those of ``like``'s shape are resharded.
+      like: an array whose type may name an Explicit layout.
+    """
     spec = explicit_spec(like)
     if spec is None:
         return tree
-    return jax.tree.map(
-        lambda y: jax.sharding.reshard(y, spec) if y.shape == like.shape else y, tree
-    )
+    return jax.tree.map(lambda y: _move(y, spec) if y.shape == like.shape else y, tree)
 
 
 @dataclasses.dataclass(frozen=True)

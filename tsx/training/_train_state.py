@@ -57,8 +57,7 @@ from flax.training import train_state
 
 from tsx import tree_utils as tu
 from tsx._update import apply_updates
-from tsx.sharding._layout import Layout
-from tsx.sharding._placement import reshard
+from tsx.sharding import Layout, reshard
 from tsx.training._accumulation import AccumulateSteps, GradientAccumulation
 from tsx.training._ema import EmaWarmup, ParamsEMA
 from tsx.training._loss_scale import DynamicLossScale, value_and_grad

@@ -25,7 +25,7 @@ from tsx._base import (
     Updates,
     with_extra_args_support,
 )
-from tsx.sharding._placement import zeros_of_type
+from tsx.sharding import zeros_of_type
 from tsx.validation import (
     BOOL,
     DTYPE,

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from tsx.sharding._placement import explicit_spec
+from tsx.sharding import explicit_spec, reshard
 
 __all__ = [
     "tree_add",
@@ -114,7 +114,7 @@ def _leaf_vdot(a: jax.Array, b: jax.Array) -> jax.Array:
         return jnp.vdot(jnp.ravel(a), jnp.ravel(b), precision=highest)
     # Explicitly sharded: flattening would need a layout for the result, and
     # the contraction one for its output (a replicated scalar).
-    a, b = (jax.sharding.reshard(x, spec) for x in (a, b))
+    a, b = reshard((a, b), spec)
     return jnp.tensordot(
         jnp.conj(a), b, axes=a.ndim, precision=highest, out_sharding=P()
     )
