@@ -85,6 +85,24 @@ def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
     The state is the tuple of the members' states. Extra keyword arguments
     given to ``update`` reach every member that accepts them. Members may be
     tsx or Optax transformations.
+
+    Checks, at trace time: ``update`` first checks that the updates have the
+    parameters' structure and shapes (without params, those of the
+    param-shaped parts of the state), and raises naming the first differing
+    path. It runs its members inside :func:`tsx.validation.updates_checked`,
+    and skips its own check inside that context, so a nested chain does not
+    check again; ``tsx.experimental.aggregating.process`` enters it too, for
+    per-element updates, which carry a batch axis the parameters lack. A
+    member's ``ValueError`` or ``TypeError`` whose cause is a structure
+    mismatch is re-raised as a ``ValueError`` naming the first differing
+    path (the member's error is its ``__cause__``).
+
+    Args:
+      *args: the transformations, in the order they apply.
+
+    Returns:
+      A :class:`~tsx.GradientTransformationExtraArgs` whose state is the tuple
+      of the members' states.
     """
     txs = tuple(
         _as_transformation(t, "chain", f"argument {i}") for i, t in enumerate(args)

@@ -715,5 +715,5 @@ def updates_checked() -> Iterator[None]:
 
 
 def updates_already_checked() -> bool:
-    """Whether :func:`updates_checked` is active."""
+    """Whether :func:`updates_checked` is active (then ``chain`` skips its check)."""
     return _SHAPES_CHECKED.get()

@@ -144,6 +144,10 @@ def scale_by_galore(
 ) -> GradientTransformation:
     """Run ``base_optimizer`` on GaLore's low-rank gradient projections.
 
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
+
     Args:
       rank: projection rank :math:`r` (capped at ``min(m, n)`` per matrix).
       update_proj_gap: steps between SVD refreshes of the projectors (> 0).
@@ -294,6 +298,10 @@ def galore(
     every ``update_proj_gap`` steps, and :math:`\rho` is the base optimizer,
     whose moments have the small projected shape (see the module
     documentation).
+
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
 
     Args:
       learning_rate: :math:`\eta_t`, a number >= 0 or a schedule

@@ -222,6 +222,10 @@ def scale_by_kron(
 ) -> GradientTransformation:
     """PSGD-Kron's direction (module docs), without learning rate.
 
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
+
     Args:
       b1: momentum (debiased) of the gradients.
       preconditioner_lr: the factors' step size ``eta``.
@@ -367,6 +371,10 @@ def kron(
     ``clip`` scaling each matrix to an RMS of at most 1.1. The fitting rule,
     the update probability and the memory-saving diagonal factors are in
     :func:`scale_by_kron`.
+
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
 
     Args:
       learning_rate: :math:`\\eta`, a number >= 0 or a schedule (Adam's

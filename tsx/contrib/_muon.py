@@ -378,6 +378,10 @@ def scale_by_muon(
 ) -> GradientTransformation:
     """Orthogonalise the (Nesterov) momentum by Newton-Schulz (no learning rate).
 
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
+
     Args:
       ns_coeffs: ``(a, b, c)``, or one such triple per step.
       ns_steps: number of Newton-Schulz steps (for a single triple).
@@ -506,6 +510,10 @@ def muon(
     :math:`s = \sqrt{\max(1, \text{fan\_out} / \text{fan\_in})}`. Other
     parameters get AdamW with ``adam_b1``, ``adam_b2``, ``eps``,
     ``adam_eps_root`` and ``adam_weight_decay``.
+
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
 
     Args:
       learning_rate: :math:`\eta_t`, a number >= 0 or a schedule

@@ -103,6 +103,10 @@ def scale_by_shampoo(
 ) -> GradientTransformation:
     """Shampoo's direction (module docs), without learning rate.
 
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
+
     Args:
       b1: momentum of the final direction (0 disables it).
       b2: decay of the factor statistics and of the grafting second moment.
@@ -296,6 +300,10 @@ def shampoo(
     ``-eta (m_hat_t + lambda theta)`` with ``m`` a bias-corrected EMA
     (``b1``) of ``P``. Before ``start_preconditioning_step``, and for
     vectors and scalars, ``P = A``.
+
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
 
     Args:
       learning_rate: :math:`\\eta`, a number >= 0 or a schedule (Adam's

@@ -116,6 +116,10 @@ def scale_by_soap(
 ) -> GradientTransformation:
     """SOAP's direction (module docs), without learning rate.
 
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
+
     Args:
       b1: Adam's first-moment decay.
       b2: Adam's second-moment decay.
@@ -300,6 +304,10 @@ def soap(
     corrections. Vectors, scalars and sides above ``max_precond_dim`` get
     plain Adam (one-sided SOAP), so SOAP with ``max_precond_dim=0`` is
     AdamW.
+
+    Inside :func:`tsx.sharding.distribute_matrix_work` (which
+    ``TrainState.create(..., zero_axis=...)`` enters around the update) its
+    matrix work is split over that mesh axis; the numbers do not change.
 
     Args:
       learning_rate: :math:`\\eta`, a number >= 0 or a schedule (AdamW's

@@ -254,8 +254,9 @@ class Layout:
 
         ``update`` returns ``(new params, new state, updates)``. It sees the
         gradient and params split like the state (on Auto axes XLA's
-        partitioner then slices the gradient where it is reduced), runs with
-        its matrix work spread over ``zero_axis``, and its results come back
+        partitioner then slices the gradient where it is reduced), runs
+        inside :func:`distribute_matrix_work` over ``zero_axis`` (so its
+        matrix work is spread over that axis), and its results come back
         as: params in their own layout (gathered), state and updates split.
         On an Explicit mesh the computation runs with the mesh's axes Auto
         (``jax.sharding.auto_axes``): optimizer code written for one device

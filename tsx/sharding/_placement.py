@@ -104,6 +104,8 @@ def _move(x: jax.Array, spec: P, mesh: Any = None) -> jax.Array:
         current, target = mesh, NamedSharding(mesh, spec)
     else:
         current, target = getattr(_type_sharding(x), "mesh", None), spec
+        if current is None or current.empty:
+            return x  # no mesh anywhere: nothing to lay out
     explicit = explicit_axes(current)
     if (_spec_axes(spec) | _spec_axes(explicit_spec(x) or P())) & explicit:
         return jax.sharding.reshard(x, target)
@@ -390,22 +392,51 @@ def map_blocks(fn: Callable[[Any], Any], stacks: Sequence[Any]) -> list[Any]:
     return out
 
 
+def _mesh_in_use(pred: Any) -> Any:
+    """The mesh the computation runs on, as far as tracing can see it.
+
+    The work axis' mesh, else the mesh in context (``jax.set_mesh``), else the
+    mesh in ``pred``'s type; None when none is visible.
+    """
+    work = _WORK_AXIS.get()
+    if work is not None:
+        return work.mesh
+    context = jax.sharding.get_abstract_mesh()
+    if not context.empty:
+        return context
+    return getattr(_type_sharding(pred), "mesh", None)
+
+
+def _platform(mesh: Any) -> str:
+    if isinstance(mesh, jax.sharding.Mesh):
+        return mesh.devices.flat[0].platform
+    device = getattr(mesh, "abstract_device", None)
+    return getattr(device, "platform", None) or jax.default_backend()
+
+
 def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
     """``jax.lax.cond(pred, true_fn, false_fn)``, or both and a select on CPU meshes.
 
-    With several CPU devices in one process, XLA's CPU runtime can deadlock
-    when a conditional holds collectives (a partitioned eigendecomposition,
-    a gathered block): some device threads wait in a rendezvous the others
-    never reach. There, both branches run and the result is selected; on
-    one device and on accelerators this is ``jax.lax.cond`` (the skipped
-    branch costs nothing).
+    With several CPU devices, XLA's CPU runtime can deadlock when a
+    conditional holds collectives (a partitioned eigendecomposition, a
+    gathered block): some device threads wait in a rendezvous the others
+    never reach. So when the mesh in use spans several CPU devices, both
+    branches run and the result is selected; on one device and on
+    accelerators this is ``jax.lax.cond`` (the skipped branch costs nothing).
+
+    The mesh in use is the one of :func:`distribute_matrix_work`, else the
+    one in context (``jax.set_mesh``), else the one in ``pred``'s type. Arrays
+    split over several CPU devices by their ``jit`` shardings alone, with no
+    mesh in context, are not visible here: enter ``jax.set_mesh`` around such
+    a step.
 
     Args:
       pred: a boolean scalar.
       true_fn: the branch for ``pred``, without arguments.
       false_fn: the other branch.
     """
-    if jax.default_backend() == "cpu" and jax.device_count() > 1:
+    mesh = _mesh_in_use(pred)
+    if mesh is not None and mesh.size > 1 and _platform(mesh) == "cpu":
         on, off = true_fn(), false_fn()
         return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on, off)
     return jax.lax.cond(pred, true_fn, false_fn)
