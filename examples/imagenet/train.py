@@ -318,7 +318,8 @@ def train_step(
     )(state.params)
     learning_rate = learning_rate_fn(state.step)
     state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-    cls = LossScaledTrainMetrics if state.loss_scale is not None else TrainMetrics
+    scaled = state.guard is not None and state.guard.loss_scale is not None
+    cls = LossScaledTrainMetrics if scaled else TrainMetrics
     step_metrics = cls.single_from_model_output(
         loss=loss,
         logits=logits,
@@ -391,7 +392,7 @@ def _evaluate_all(
     """``eval_*`` metrics of the state's variables and ``eval_ema_*`` of its EMA."""
     record = {}
     candidates = [("eval", state.variables())]
-    if state.ema_params is not None:
+    if state.ema is not None:
         candidates.append(("eval_ema", state.ema_variables()))
     for prefix, variables in candidates:
         batches = _global_batches(data.eval_batches(), sharding, prefetch=1)

@@ -35,7 +35,7 @@ from jax.sharding import PartitionSpec as P
 
 import tsx
 from examples.lm import input_pipeline, models
-from tsx.contrib import MuonDimensionNumbers
+from tsx.matrix import DimensionNumbers
 
 MATRIX_OPTIMIZERS = ("adamw", "muon", "soap", "shampoo", "kron")
 SCHEDULES = ("warmup_cosine", "wsd")
@@ -73,7 +73,7 @@ def param_group(path: tuple, param: jax.Array) -> str:
 
 def _matrix_dims(params: Any) -> Any:
     """Each layer of a stacked ``(layers, in, out)`` kernel is its own matrix."""
-    return jax.tree.map(lambda p: MuonDimensionNumbers(p.ndim - 2, p.ndim - 1), params)
+    return jax.tree.map(lambda p: DimensionNumbers(p.ndim - 2, p.ndim - 1), params)
 
 
 def create_learning_rate(config: ml_collections.ConfigDict, peak: float):
@@ -92,23 +92,21 @@ def create_optimizer(config: ml_collections.ConfigDict):
     decay = config.weight_decay
 
     def adamw(mult: float = 1.0):
-        return tsx.adamw(lambda s: mult * lr(s), weight_decay=decay)
+        return tsx.optimizers.build(
+            "adamw", learning_rate=lambda s: mult * lr(s), weight_decay=decay
+        )
 
-    kwargs = dict(config.optimizer_kwargs.to_dict())
     if config.optimizer == "adamw":
         matrix = adamw()
-    elif config.optimizer == "muon":
-        muon_lr = create_learning_rate(config, config.muon_learning_rate)
-        matrix = tsx.contrib.muon(
-            muon_lr,
-            weight_decay=decay,
-            muon_weight_dimension_numbers=_matrix_dims,
-            **kwargs,
-        )
     else:
-        factory = getattr(tsx.contrib, config.optimizer)
-        matrix = factory(
-            lr, weight_decay=decay, weight_dimension_numbers=_matrix_dims, **kwargs
+        # Muon's updates have their own scale, hence its own learning rate.
+        peak = config.muon_learning_rate if config.optimizer == "muon" else None
+        matrix = tsx.optimizers.build(
+            config.optimizer,
+            learning_rate=lr if peak is None else create_learning_rate(config, peak),
+            weight_decay=decay,
+            weight_dimension_numbers=_matrix_dims,
+            **config.optimizer_kwargs.to_dict(),
         )
     tx = tsx.partition(
         {"matrix": matrix, "embed": adamw(config.embed_lr_mult), "other": adamw()},
@@ -223,7 +221,7 @@ def evaluate(state, valid: list[np.ndarray], batch_sharding) -> dict[str, float]
     record = {}
     for name, params in (
         ("valid_loss", state.params),
-        ("ema_valid_loss", state.ema_params),
+        ("ema_valid_loss", None if state.ema is None else state.ema.params),
     ):
         if params is not None:
             losses = [

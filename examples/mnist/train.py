@@ -134,7 +134,8 @@ def eval_step(state, params, batch):
 def evaluate(state, split: input_pipeline.Split, batch_size: int) -> dict:
     """Loss and accuracy of the params (and their EMA) on every example of ``split``."""
     record = {}
-    for prefix, params in (("test", state.params), ("ema_test", state.ema_params)):
+    ema = None if state.ema is None else state.ema.params
+    for prefix, params in (("test", state.params), ("ema_test", ema)):
         if params is not None:
             total = Metrics.empty()
             for batch in input_pipeline.test_batches(split, batch_size):

@@ -46,6 +46,8 @@ def train(name, params, x, y, zero=None):
         state = step(state, x, y)
     # Statistics (Shampoo, SOAP) or factors (Kron): the optimizer's own state.
     inner = state.opt_state[0]
+    if name == "soap":  # a partition: SOAP's leaves and Adam's
+        inner = inner.inner_states["soap"].inner_state
     stats = getattr(inner, "stats", None) or inner.factors
     return ({k: np.asarray(v) for k, v in state.params.items()},
             [np.asarray(s) for s in jax.tree.leaves(stats)],

@@ -10,6 +10,7 @@ import inspect
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -148,11 +149,11 @@ def test_guide_alias_momentum_is_beta():
     assert "momentum" in inspect.signature(muon.muon).parameters
 
 
-def test_signature_is_optaxs_plus_nu_dtype():
+def test_signature_is_optaxs_plus_nu_dtype_and_the_shared_dimension_argument():
     ours = inspect.signature(tsx.contrib.muon).parameters
     theirs = inspect.signature(optax.contrib.muon).parameters
     assert list(ours)[: len(theirs)] == list(theirs)
-    assert list(ours)[len(theirs) :] == ["nu_dtype"]
+    assert list(ours)[len(theirs) :] == ["nu_dtype", "weight_dimension_numbers"]
     for name, p in theirs.items():
         assert ours[name].default == p.default, name
         assert ours[name].kind == p.kind, name
@@ -201,3 +202,27 @@ def test_scale_by_muon_accepts_a_tree_of_matrices():
 def test_bad_hyperparameters_fail_at_construction(kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         tsx.contrib.muon(**kwargs)
+
+
+def test_weight_dimension_numbers_is_the_optax_argument_under_the_shared_name():
+    # A stacked (2, 4, 3) kernel as two matrices, by either argument name.
+    rng = np.random.default_rng(3)
+    params = {"w": jnp.asarray(rng.normal(size=(2, 4, 3)), jnp.float32)}
+    grads = {"w": jnp.asarray(rng.normal(size=(2, 4, 3)), jnp.float32)}
+    dims = {"w": tsx.matrix.DimensionNumbers(1, 2)}
+    theirs = {"w": optax.contrib.MuonDimensionNumbers(1, 2)}
+    ref = optax.contrib.muon(1e-2, muon_weight_dimension_numbers=theirs)
+    want, _ = ref.update(grads, ref.init(params), params)
+    for kwargs in (
+        {"weight_dimension_numbers": dims},
+        {"muon_weight_dimension_numbers": dims},
+    ):
+        tx = tsx.contrib.muon(1e-2, **kwargs)
+        got, _ = tx.update(grads, tx.init(params), params)
+        np.testing.assert_allclose(got["w"], want["w"], rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="not both"):
+        tsx.contrib.muon(
+            1e-2, weight_dimension_numbers=dims, muon_weight_dimension_numbers=dims
+        )
+    assert tsx.contrib.MuonDimensionNumbers is tsx.matrix.DimensionNumbers
+    assert tsx.contrib.GaLoreDimensionNumbers is tsx.matrix.DimensionNumbers

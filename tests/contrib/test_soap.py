@@ -46,8 +46,9 @@ def test_first_step_finds_the_eigenbasis_the_second_step_rotates_into():
     # The matrix waits for its bases; the vector takes Adam's first step.
     np.testing.assert_array_equal(np.asarray(first["w"]), 0.0)
     np.testing.assert_allclose(np.asarray(first["b"]), 1 / (1 + eps), rtol=1e-6)
-    q_l, q_r = (np.asarray(q[0], np.float64) for q in state.bases["w"])
-    stats = [np.asarray(s[0], np.float64) for s in state.stats["w"]]
+    soap_state = state.inner_states["soap"].inner_state
+    q_l, q_r = (np.asarray(q[0], np.float64) for q in soap_state.bases["w"])
+    stats = [np.asarray(s[0], np.float64) for s in soap_state.stats["w"]]
     for q, stat in zip((q_l, q_r), stats, strict=True):
         rotated = q.T @ stat @ q
         off = rotated - np.diag(np.diag(rotated))

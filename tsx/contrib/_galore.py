@@ -20,8 +20,7 @@ default, everything that is not 2-D) go to the base optimizer at full size.
 """
 
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -30,6 +29,14 @@ import jax.numpy as jnp
 from tsx import numerics
 from tsx._base import GradientTransformation, OptState, Params, ScalarOrSchedule
 from tsx._combine import chain
+from tsx.matrix import (
+    DIMENSION_NUMBERS,
+    DimensionNumbers,
+    is_dimension_numbers,
+    matrix_axes,
+    matrix_view,
+    resolve_dimension_numbers,
+)
 from tsx.optimizers import scale_by_adam
 from tsx.sharding import map_matrices
 from tsx.transforms import add_decayed_weights, scale_by_learning_rate
@@ -41,7 +48,6 @@ from tsx.validation import (
     TRANSFORMATION,
     hyperparameters,
     optional,
-    tree_of,
 )
 
 __all__ = [
@@ -54,16 +60,9 @@ __all__ = [
 ReshapeFn = Callable[[jax.Array], jax.Array]
 
 
-class GaLoreDimensionNumbers(NamedTuple):
-    """How to see a tensor as a matrix: rows from ``reduction_axis``, columns
-    from ``output_axis`` (each an int or a sequence; together all the axes)."""
-
-    reduction_axis: Sequence[int] | int = 0
-    output_axis: Sequence[int] | int = 1
-
-
-GaLoreDimNumsOrFn = GaLoreDimensionNumbers | Params | Callable[[Params], Params | None]
-_DIMENSION_NUMBERS = optional(tree_of(GaLoreDimensionNumbers))
+# Optax's name for tsx.matrix.DimensionNumbers (the same class).
+GaLoreDimensionNumbers = DimensionNumbers
+GaLoreDimNumsOrFn = DimensionNumbers | Params | Callable[[Params], Params | None]
 
 
 class GaLoreState(NamedTuple):
@@ -82,50 +81,24 @@ class GaLoreState(NamedTuple):
     projector: Any
 
 
-def _is_dim_nums(x: Any) -> bool:
-    return isinstance(x, GaLoreDimensionNumbers)
-
-
 def _is_dim_nums_or_none(x: Any) -> bool:
-    return x is None or isinstance(x, GaLoreDimensionNumbers)
+    return x is None or is_dimension_numbers(x)
 
 
-def _axes(x: jax.Array, spec: Sequence[int] | int) -> tuple[int, ...]:
-    spec = (spec,) if isinstance(spec, int) else tuple(spec)
-    return tuple(ax % x.ndim for ax in spec)
-
-
-def _matrix_view(
-    x: jax.Array, dim_nums: GaLoreDimensionNumbers
+def _as_matrix(
+    x: jax.Array, dim_nums: DimensionNumbers
 ) -> tuple[ReshapeFn, ReshapeFn]:
     """Functions flattening ``x`` to ``(rows, cols)`` and restoring it."""
     if x.ndim < 2:
         raise ValueError(f"GaLore needs tensors of rank >= 2, got shape {x.shape}.")
-    rows = _axes(x, dim_nums.reduction_axis)
-    cols = _axes(x, dim_nums.output_axis)
-    if set(rows) & set(cols):
-        raise ValueError(
-            f"GaLore reduction axes {rows} and output axes {cols} overlap "
-            f"(dimension numbers {dim_nums} for shape {x.shape})."
-        )
-    if len(set(rows) | set(cols)) != x.ndim:
+    batch, rows, cols = matrix_axes(x.shape, dim_nums)
+    if batch:
         raise ValueError(
             f"GaLore dimension numbers must name every axis: reduction {rows}, "
             f"output {cols} for a tensor of rank {x.ndim}."
         )
-    order = rows + cols
-    inverse = tuple(sorted(range(x.ndim), key=lambda i: order[i]))
-    permuted_shape = tuple(x.shape[a] for a in order)
-    n_rows = math.prod(x.shape[a] for a in rows)
-    n_cols = math.prod(x.shape[a] for a in cols)
-
-    def to_matrix(y):
-        return y.transpose(order).reshape(n_rows, n_cols)
-
-    def from_matrix(y):
-        return y.reshape(permuted_shape).transpose(inverse)
-
-    return to_matrix, from_matrix
+    to_batch, from_batch, _ = matrix_view(x.shape, dim_nums)
+    return (lambda y: to_batch(y)[0]), (lambda y: from_batch(y[None]))
 
 
 @hyperparameters(
@@ -133,7 +106,7 @@ def _matrix_view(
     update_proj_gap=POSITIVE_INT,
     scale=NON_NEGATIVE,
     base_optimizer=optional(TRANSFORMATION),
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
 )
 def scale_by_galore(
     rank: int = 128,
@@ -169,9 +142,8 @@ def scale_by_galore(
             return jax.tree.map(
                 lambda p: GaLoreDimensionNumbers() if p.ndim == 2 else None, tree
             )
-        if callable(spec):
-            return spec(tree)
-        if _is_dim_nums(spec):
+        spec = resolve_dimension_numbers(spec, tree)
+        if is_dimension_numbers(spec):
             return jax.tree.map(lambda p: spec if p.ndim >= 2 else None, tree)
         return spec
 
@@ -184,7 +156,7 @@ def scale_by_galore(
         """(empty projector, low-rank proxy) for initialising the states."""
         if dim_nums is None:
             return jnp.zeros((0, 0), dtype=p.dtype), jnp.zeros_like(p)
-        to_matrix, _ = _matrix_view(p, dim_nums)
+        to_matrix, _ = _as_matrix(p, dim_nums)
         m, n = to_matrix(p).shape
         r = min(rank, m, n)
         if m >= n:
@@ -228,7 +200,7 @@ def scale_by_galore(
         def project(g, old, dn):
             if dn is None:
                 return g, old
-            to_matrix, _ = _matrix_view(g, dn)
+            to_matrix, _ = _as_matrix(g, dn)
             g2 = to_matrix(g)
             m, n = g2.shape
             return map_matrices(projected, [(g2, old)], [(min(rank, m, n), m >= n)])[0]
@@ -236,7 +208,7 @@ def scale_by_galore(
         def project_back(low, projector, g, dn):
             if dn is None:
                 return low
-            to_matrix, from_matrix = _matrix_view(g, dn)
+            to_matrix, from_matrix = _as_matrix(g, dn)
             m, n = to_matrix(g).shape
             full = projector @ low if m >= n else low @ projector.T
             return (scale * from_matrix(full)).astype(g.dtype)
@@ -273,7 +245,7 @@ def scale_by_galore(
     base_optimizer=optional(TRANSFORMATION),
     weight_decay=NON_NEGATIVE,
     mask=MASK,
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
 )
 def galore(
     learning_rate: ScalarOrSchedule,

@@ -36,8 +36,8 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.contrib._muon import _DIMENSION_NUMBERS
 from tsx.matrix import (
+    DIMENSION_NUMBERS,
     BlockLayout,
     leaf_layouts,
     matrix_view,
@@ -193,7 +193,7 @@ def _clipped(layout: BlockLayout, u: jax.Array) -> jax.Array:
 
 
 @hyperparameters(
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
     b1=DECAY,
     preconditioner_lr=POSITIVE,
     precond_init_scale=optional(POSITIVE),
@@ -323,7 +323,7 @@ def scale_by_kron(
 
 
 @hyperparameters(
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
     learning_rate=LEARNING_RATE,
     b1=DECAY,
     preconditioner_lr=POSITIVE,

@@ -25,8 +25,7 @@ norm), ``"aol"`` (row rescaling of the first iteration, arXiv:2512.04632) and
 """
 
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -42,6 +41,13 @@ from tsx._base import (
     init_empty_state,
 )
 from tsx._combine import chain
+from tsx.matrix import (
+    DIMENSION_NUMBERS,
+    DimensionNumbers,
+    is_dimension_numbers,
+    matrix_view,
+    resolve_dimension_numbers,
+)
 from tsx.optimizers import adamw
 from tsx.sharding import map_matrices
 from tsx.transforms import (
@@ -64,7 +70,6 @@ from tsx.validation import (
     choice,
     hyperparameters,
     optional,
-    tree_of,
 )
 
 __all__ = [
@@ -110,20 +115,9 @@ _NS_COEFFS = Kind(
 _PRECONDITIONING = choice(*_PRECONDITIONINGS)
 
 
-class MuonDimensionNumbers(NamedTuple):
-    """How to see a tensor as a batch of matrices.
-
-    ``reduction_axis`` (fan-in) become the rows and ``output_axis`` (fan-out)
-    the columns (each an int or a sequence of ints); every other axis is a
-    batch axis, orthogonalised independently.
-    """
-
-    reduction_axis: Sequence[int] | int = 0
-    output_axis: Sequence[int] | int = 1
-
-
-WeightDimNumOrFn = MuonDimensionNumbers | Params | Callable[[Params], Params | None]
-_DIMENSION_NUMBERS = optional(tree_of(MuonDimensionNumbers))
+# Optax's name for tsx.matrix.DimensionNumbers (the same class).
+MuonDimensionNumbers = DimensionNumbers
+WeightDimNumOrFn = DimensionNumbers | Params | Callable[[Params], Params | None]
 
 
 class MuonState(NamedTuple):
@@ -139,55 +133,6 @@ class MuonState(NamedTuple):
     count: jax.Array
     mu: Any
     ns_coeffs: jax.Array
-
-
-def _is_dim_nums(x: Any) -> bool:
-    return isinstance(x, MuonDimensionNumbers)
-
-
-def _axes(x: jax.Array, spec: Sequence[int] | int) -> tuple[int, ...]:
-    spec = (spec,) if isinstance(spec, int) else tuple(spec)
-    return tuple(ax % x.ndim for ax in spec)
-
-
-def _fans(x: jax.Array, dim_nums: MuonDimensionNumbers) -> tuple[int, int]:
-    fan_in = math.prod(x.shape[a] for a in _axes(x, dim_nums.reduction_axis))
-    fan_out = math.prod(x.shape[a] for a in _axes(x, dim_nums.output_axis))
-    return fan_in, fan_out
-
-
-def _batched_matrix_view(
-    x: jax.Array, dim_nums: MuonDimensionNumbers
-) -> tuple[ReshapeFn, ReshapeFn]:
-    """Functions taking ``x`` to ``(batch, fan_in, fan_out)`` and back."""
-    if x.ndim < 2:
-        raise ValueError(
-            f"Muon needs parameters of rank >= 2, got shape {x.shape} (rank {x.ndim})."
-        )
-    rows = _axes(x, dim_nums.reduction_axis)
-    cols = _axes(x, dim_nums.output_axis)
-    if set(rows) & set(cols):
-        raise ValueError(
-            f"Muon reduction axes {rows} and output axes {cols} overlap "
-            f"(dimension numbers {dim_nums} for shape {x.shape})."
-        )
-    batch = tuple(sorted(set(range(x.ndim)) - set(rows) - set(cols)))
-    order = batch + rows + cols
-    inverse = tuple(sorted(range(x.ndim), key=lambda i: order[i]))
-    permuted_shape = tuple(x.shape[a] for a in order)
-    flat = (
-        math.prod(x.shape[a] for a in batch),
-        math.prod(x.shape[a] for a in rows),
-        math.prod(x.shape[a] for a in cols),
-    )
-
-    def to_batch(y):
-        return y.transpose(order).reshape(flat)
-
-    def from_batch(y):
-        return y.reshape(permuted_shape).transpose(inverse)
-
-    return to_batch, from_batch
 
 
 def _ns_step(x: jax.Array, coeffs: jax.Array) -> jax.Array:
@@ -253,7 +198,7 @@ def orthogonalize_via_newton_schulz(
       eps: added to the pre-scaling norm.
       dimension_numbers: how to view a tensor as a batch of matrices.
     """
-    if x.ndim != 2 and not _is_dim_nums(dimension_numbers):
+    if x.ndim != 2 and not is_dimension_numbers(dimension_numbers):
         raise ValueError(
             "orthogonalize_via_newton_schulz needs a matrix or dimension_numbers; "
             f"got shape {x.shape} and dimension_numbers={dimension_numbers!r}."
@@ -294,16 +239,16 @@ def orthogonalize_via_newton_schulz(
             (_, m), _ = jax.lax.scan(body, (jnp.asarray(0, jnp.int32), m), coeffs)
         return m.T if tall else m
 
-    to_batch, from_batch = _batched_matrix_view(x, dimension_numbers)
+    if x.ndim < 2:
+        raise ValueError(
+            f"Muon needs parameters of rank >= 2, got shape {x.shape} (rank {x.ndim})."
+        )
+    to_batch, from_batch, _ = matrix_view(x.shape, dimension_numbers)
     return from_batch(jax.vmap(one_matrix)(to_batch(x)))
 
 
-def _resolve(spec: Any, updates: Any) -> Any:
-    return spec(updates) if callable(spec) else spec
-
-
 @hyperparameters(
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
     consistent_rms=optional(NON_NEGATIVE),
 )
 def scale_by_shape(
@@ -318,17 +263,20 @@ def scale_by_shape(
     """
 
     def scale_one(u, dim_nums):
-        fan_in, fan_out = _fans(u, dim_nums)
+        _, _, (_, fan_in, fan_out) = matrix_view(u.shape, dim_nums)
         if consistent_rms is None:
             return jnp.sqrt(jnp.maximum(1, fan_out / fan_in)) * u
         return jnp.sqrt(jnp.maximum(fan_in, fan_out)) * consistent_rms * u
 
     def update_fn(updates, state, params=None):
         del params
-        dim_nums = _resolve(weight_dimension_numbers, updates)
+        dim_nums = resolve_dimension_numbers(weight_dimension_numbers, updates)
         if dim_nums is None:
             dim_nums = jax.tree.map(lambda _: MuonDimensionNumbers(), updates)
-        return jax.tree.map(scale_one, updates, dim_nums, is_leaf=_is_dim_nums), state
+        scaled = jax.tree.map(
+            scale_one, updates, dim_nums, is_leaf=is_dimension_numbers
+        )
+        return scaled, state
 
     return GradientTransformation(init_empty_state, update_fn)
 
@@ -360,7 +308,7 @@ def _coeff_array(ns_coeffs: Any, ns_steps: Any) -> jax.Array:
     nesterov=BOOL,
     adaptive=BOOL,
     preconditioning=_PRECONDITIONING,
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
 )
 def scale_by_muon(
     ns_coeffs: tuple[Any, Any, Any] | tuple[tuple[Any, Any, Any], ...] = (
@@ -410,7 +358,7 @@ def scale_by_muon(
 
     def update_fn(updates, state, params=None):
         del params
-        dim_nums = _resolve(weight_dimension_numbers, updates)
+        dim_nums = resolve_dimension_numbers(weight_dimension_numbers, updates)
         mu = tu.tree_update_moment(updates, state.mu, beta, 1)
         count = numerics.safe_increment(state.count)
         if nesterov:
@@ -463,9 +411,10 @@ def scale_by_muon(
     adam_eps_root=NON_NEGATIVE,
     adam_weight_decay=NON_NEGATIVE,
     adam_learning_rate=OPTIONAL_LEARNING_RATE,
-    muon_weight_dimension_numbers=_DIMENSION_NUMBERS,
+    muon_weight_dimension_numbers=DIMENSION_NUMBERS,
     consistent_rms=optional(NON_NEGATIVE),
     nu_dtype=DTYPE,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
 )
 def muon(
     learning_rate: ScalarOrSchedule,
@@ -490,6 +439,7 @@ def muon(
     muon_weight_dimension_numbers: WeightDimNumOrFn | None = None,
     consistent_rms: jax.typing.ArrayLike | None = None,
     nu_dtype: Any | None = None,
+    weight_dimension_numbers: WeightDimNumOrFn | None = None,
 ) -> GradientTransformation:
     r"""Muon on matrices (orthogonalised momentum), AdamW on everything else.
 
@@ -542,14 +492,17 @@ def muon(
       adam_weight_decay: AdamW's weight decay >= 0. Default 0.
       adam_learning_rate: AdamW's learning rate (number or schedule); None
         (default): ``learning_rate``.
-      muon_weight_dimension_numbers: which dimensions form each matrix: a tree
-        of :class:`MuonDimensionNumbers` (None leaves go to AdamW), or a
-        function of the params returning one; None (default): 2-D parameters as
-        ``(fan_in, fan_out)``.
+      muon_weight_dimension_numbers: Optax's name of
+        ``weight_dimension_numbers`` (give one of the two).
       consistent_rms: if set (>= 0), replace :math:`s` by a scale that gives
         every update this RMS (see :func:`scale_by_shape`). Default None.
       nu_dtype: dtype of AdamW's second moment (tsx addition); None
         (default): the parameters'.
+      weight_dimension_numbers: which dimensions form each matrix: a tree of
+        :class:`tsx.matrix.DimensionNumbers` (None leaves go to AdamW), or a
+        function of the params returning one; None (default): 2-D parameters
+        as ``(fan_in, fan_out)``. The argument's name in Shampoo, SOAP, Kron
+        and GaLore too.
 
     Returns:
       A transformation whose state is a :class:`~tsx.PartitionState` with the
@@ -579,7 +532,14 @@ def muon(
     if isinstance(ns_coeffs, str):
         ns_coeffs = _COEFF_PRESETS[ns_coeffs]
 
-    dims_spec = muon_weight_dimension_numbers
+    if muon_weight_dimension_numbers is not None:
+        if weight_dimension_numbers is not None:
+            raise ValueError(
+                "muon: give weight_dimension_numbers or its Optax name "
+                "muon_weight_dimension_numbers, not both."
+            )
+        weight_dimension_numbers = muon_weight_dimension_numbers
+    dims_spec = weight_dimension_numbers
     if dims_spec is None:
         dims_spec = MuonDimensionNumbers()
 
@@ -589,26 +549,28 @@ def muon(
     else:
 
         def labels_fn(params):
-            dims = _resolve(dims_spec, params)
+            dims = resolve_dimension_numbers(dims_spec, params)
             return jax.tree.map(
                 lambda dn, sub: jax.tree.map(
                     lambda _: "adam" if dn is None else "muon", sub
                 ),
                 dims,
                 params,
-                is_leaf=lambda x: x is None or _is_dim_nums(x),
+                is_leaf=lambda x: x is None or is_dimension_numbers(x),
             )
 
     def muon_dims_fn(updates):
         # Inside the partition, non-Muon leaves are MaskedNodes; the dimension
         # numbers must carry MaskedNodes at the same places.
-        dims = _resolve(dims_spec, updates)
+        dims = resolve_dimension_numbers(dims_spec, updates)
         is_muon = jax.tree.map(lambda label: label == "muon", labels_fn(updates))
         return jax.tree.map(
             lambda dn, sub: jax.tree.map(lambda m: dn if m else MaskedNode(), sub),
             dims,
             is_muon,
-            is_leaf=lambda x: x is None or _is_dim_nums(x) or isinstance(x, MaskedNode),
+            is_leaf=lambda x: (
+                x is None or is_dimension_numbers(x) or isinstance(x, MaskedNode)
+            ),
         )
 
     muon_tx = chain(

@@ -29,7 +29,6 @@ Order Optimization for Deep Learning", arXiv:2002.09018 (blocking, grafting,
 delayed roots).
 """
 
-
 from typing import Any, NamedTuple
 
 import jax
@@ -39,9 +38,17 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.contrib._muon import _DIMENSION_NUMBERS
-from tsx.matrix import identities_like, inverse_root, leaf_layouts
-from tsx.sharding import cond, map_blocks
+from tsx.matrix import (
+    DIMENSION_NUMBERS,
+    identities_like,
+    inverse_root,
+    leaf_layouts,
+    map_by_sides,
+    map_sides,
+    two_sided,
+    update_statistics,
+)
+from tsx.sharding import cond
 from tsx.transforms import MaskOrFn, add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
@@ -78,7 +85,7 @@ class ShampooState(NamedTuple):
 
 
 @hyperparameters(
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
     b1=DECAY,
     b2=DECAY,
     eps=NON_NEGATIVE,
@@ -126,111 +133,50 @@ def scale_by_shampoo(
 
     def init_fn(params):
         layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
-
         stats = treedef.unflatten(
             [lay.side_statistics(max_precond_dim) for lay in layouts]
         )
+        mu, nu = tu.tree_zeros_like(params), tu.tree_zeros_like(params)
         roots = jax.tree.map(identities_like, stats)
-        return ShampooState(
-            count=jnp.zeros([], jnp.int32),
-            mu=tu.tree_zeros_like(params),
-            nu=tu.tree_zeros_like(params),
-            stats=stats,
-            roots=roots,
-        )
-
-    def graft(updates, nu, count):
-        if graft_type == "adam":
-            nu = tu.tree_update_moment_per_elem_norm(updates, nu, b2, 2)
-            nu_hat = tu.tree_bias_correction(nu, b2, count)
-            step = jax.tree.map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu_hat)
-        elif graft_type == "adagrad":
-            nu = jax.tree.map(lambda v, g: v + jnp.square(g), nu, updates)
-            step = jax.tree.map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu)
-        else:
-            step = updates
-        return step, nu
+        return ShampooState(jnp.zeros([], jnp.int32), mu, nu, stats, roots)
 
     def update_fn(updates, state, params=None):
         del params
         count = numerics.safe_increment(state.count)
         layouts, treedef = leaf_layouts(updates, weight_dimension_numbers, block_size)
-        grads = treedef.flatten_up_to(updates)
-        grafted, nu = graft(updates, state.nu, count)
-        stats, roots = (
-            treedef.flatten_up_to(state.stats),
-            treedef.flatten_up_to(state.roots),
-        )
-        blocks = [
-            lay.blocks(g.astype(jnp.float32))
-            for lay, g in zip(layouts, grads, strict=True)
-        ]
-
         sides = [lay.sides(max_precond_dim) for lay in layouts]
-
-        def accumulate(stat, g, side, used):
-            if not used:
-                return stat
-            t = jnp.swapaxes(g, -1, -2)
-            gram = g @ t if side == 0 else t @ g
-            return b2 * stat + (1 - b2) * gram
-
-        stats = [
-            (accumulate(left, b, 0, used[0]), accumulate(right, b, 1, used[1]))
-            for (left, right), b, used in zip(stats, blocks, sides, strict=True)
+        grads = treedef.flatten_up_to(updates)
+        blocks = [
+            lay.blocks(g.astype(jnp.float32)) if any(used) else None
+            for lay, g, used in zip(layouts, grads, sides, strict=True)
         ]
-
-        def fresh_roots():
-            # One batch per root order, across the whole tree.
-            out = [list(r) for r in roots]
-            for p in (2, 4):
-                where = [
-                    (i, k)
-                    for i, used in enumerate(sides)
-                    for k in (0, 1)
-                    if used[k] and 2 * sum(used) == p
-                ]
-                results = map_blocks(
-                    lambda a, p=p: inverse_root(a, p, matrix_eps),
-                    [stats[i][k] for i, k in where],
-                )
-                for (i, k), r in zip(where, results, strict=True):
-                    out[i][k] = r
-            return [tuple(r) for r in out]
-
+        stats = update_statistics(treedef.flatten_up_to(state.stats), blocks, sides, b2)
         roots = cond(
-            state.count % precondition_frequency == 0, fresh_roots, lambda: roots
+            state.count % precondition_frequency == 0,
+            lambda: _inverse_roots(stats, sides, matrix_eps),
+            lambda: treedef.flatten_up_to(state.roots),
         )
-        # One batch per kind of block (left, right or both sides), whole tree.
-        preconditioned: list[Any] = [None] * len(layouts)
-        for kind in ((True, True), (True, False), (False, True)):
-            where = [i for i, used in enumerate(sides) if used == kind]
-            results = map_blocks(
-                lambda item, kind=kind: _precondition(item, *kind),
-                [(blocks[i], *roots[i]) for i in where],
-            )
-            for i, r in zip(where, results, strict=True):
-                preconditioned[i] = r
+        grafted, nu = _graft(graft_type, updates, state.nu, count, b2, eps)
+        preconditioned = map_by_sides(
+            lambda item, used: two_sided(*item, used),
+            sides,
+            [(b, *r) for b, r in zip(blocks, roots, strict=True)],
+        )
         started = state.count >= start_preconditioning_step
-        directions = []
-        for lay, g, a, p in zip(
-            layouts,
-            grads,
-            treedef.flatten_up_to(grafted),
-            preconditioned,
-            strict=True,
-        ):
-            if p is None:  # vectors, scalars: the grafting direction
-                directions.append(a)
-                continue
-            if graft_type != "none":
-                ab = lay.blocks(a.astype(jnp.float32))
-                norm_p = jnp.sqrt(jnp.sum(p * p, axis=(-2, -1), keepdims=True))
-                norm_a = jnp.sqrt(jnp.sum(ab * ab, axis=(-2, -1), keepdims=True))
-                p = p * (norm_a / jnp.maximum(norm_p, 1e-30))
-            direction = lay.unblocks(p, like=g).astype(g.dtype)
-            directions.append(jnp.where(started, direction, a))
-        direction = treedef.unflatten(directions)
+        direction = treedef.unflatten(
+            [
+                a
+                if p is None
+                else jnp.where(started, _grafted(graft_type, lay, p, a, g), a)
+                for lay, g, a, p in zip(
+                    layouts,
+                    grads,
+                    treedef.flatten_up_to(grafted),
+                    preconditioned,
+                    strict=True,
+                )
+            ]
+        )
         mu = tu.tree_update_moment(direction, state.mu, b1, 1)
         new_updates = tu.tree_bias_correction(mu, b1, count) if b1 > 0 else direction
         return new_updates, ShampooState(
@@ -238,23 +184,57 @@ def scale_by_shampoo(
             mu=mu,
             nu=nu,
             stats=treedef.unflatten(stats),
-            roots=treedef.unflatten(list(roots)),
+            roots=treedef.unflatten(roots),
         )
 
     return GradientTransformation(init_fn, update_fn)
 
 
-def _precondition(item: tuple[jax.Array, ...], left: bool, right: bool) -> jax.Array:
-    g, root_l, root_r = item
-    if left:
-        g = root_l @ g
-    if right:
-        g = g @ root_r
-    return g
+def _grafted(
+    graft_type: str, lay: Any, p: jax.Array, a: jax.Array, g: jax.Array
+) -> jax.Array:
+    """The preconditioned blocks ``p``, with the grafting step ``a``'s norm per
+    block (unless ``graft_type="none"``), as a leaf shaped like ``g``."""
+    if graft_type != "none":
+        ab = lay.blocks(a.astype(jnp.float32))
+        norm_p = jnp.sqrt(jnp.sum(p * p, axis=(-2, -1), keepdims=True))
+        norm_a = jnp.sqrt(jnp.sum(ab * ab, axis=(-2, -1), keepdims=True))
+        p = p * (norm_a / jnp.maximum(norm_p, 1e-30))
+    return lay.unblocks(p, like=g).astype(g.dtype)
+
+
+def _inverse_roots(
+    stats: list[tuple[jax.Array, jax.Array]], sides: list[Any], matrix_eps: float
+) -> list[tuple[jax.Array, jax.Array]]:
+    """``S^{-1/p}`` of every used side: ``p = 4`` with two sides, 2 with one."""
+    fresh = map_sides(
+        lambda a, p: inverse_root(a, p, matrix_eps),
+        sides,
+        lambda i, k: stats[i][k],
+        group=lambda used: 2 * sum(used),
+    )
+    return [
+        tuple(fresh.get((i, k), identities_like(s)) for k, s in enumerate(pair))
+        for i, pair in enumerate(stats)
+    ]
+
+
+def _graft(
+    graft_type: str, updates: Any, nu: Any, count: jax.Array, b2: float, eps: float
+) -> tuple[Any, Any]:
+    """The grafting optimizer's step and its new second moment."""
+    if graft_type == "adam":
+        nu = tu.tree_update_moment_per_elem_norm(updates, nu, b2, 2)
+        nu_hat = tu.tree_bias_correction(nu, b2, count)
+        return jax.tree.map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu_hat), nu
+    if graft_type == "adagrad":
+        nu = jax.tree.map(lambda v, g: v + jnp.square(g), nu, updates)
+        return jax.tree.map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu), nu
+    return updates, nu
 
 
 @hyperparameters(
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
     learning_rate=LEARNING_RATE,
     b1=DECAY,
     b2=DECAY,

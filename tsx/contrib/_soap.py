@@ -37,7 +37,6 @@ Reference: Vyas et al. 2024, "SOAP: Improving and Stabilizing Shampoo using
 Adam", arXiv:2409.11321.
 """
 
-
 from typing import Any, NamedTuple
 
 import jax
@@ -47,11 +46,25 @@ from tsx import numerics
 from tsx import tree_utils as tu
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
-from tsx.contrib._muon import _DIMENSION_NUMBERS
-from tsx.matrix import eigenbasis, identities_like, leaf_layouts, qr_eigenbasis
-from tsx.optimizers import ScaleByAdamState, scale_by_adam
-from tsx.sharding import cond, map_blocks
-from tsx.transforms import MaskOrFn, add_decayed_weights, scale_by_learning_rate
+from tsx.matrix import (
+    DIMENSION_NUMBERS,
+    eigenbasis,
+    identities_like,
+    leaf_layouts,
+    map_by_sides,
+    map_sides,
+    qr_eigenbasis,
+    two_sided,
+    update_statistics,
+)
+from tsx.optimizers import scale_by_adam
+from tsx.sharding import cond
+from tsx.transforms import (
+    MaskOrFn,
+    add_decayed_weights,
+    partition,
+    scale_by_learning_rate,
+)
 from tsx.validation import (
     DECAY,
     LEARNING_RATE,
@@ -67,13 +80,14 @@ __all__ = ["SoapState", "scale_by_soap", "soap"]
 
 
 class SoapState(NamedTuple):
-    """State of :func:`scale_by_soap`.
+    """State of the ``"soap"`` part of :func:`scale_by_soap` (leaves with a
+    preconditioned side; the others are Adam's).
 
     Attributes:
       count: steps taken (int32).
       mu: first moment, in the parameters' basis (shaped like the params).
-      nu: second moment: in the eigenbasis, per block, for preconditioned
-        leaves; shaped like the param for the others.
+      nu: second moment, in the eigenbasis, per block
+        ``(blocks, block_rows, block_cols)``.
       stats: per leaf, Shampoo's ``(L, R)`` stacked over its blocks.
       bases: per leaf, the eigenbases ``(Q_L, Q_R)`` in use.
     """
@@ -85,17 +99,8 @@ class SoapState(NamedTuple):
     bases: Any
 
 
-def _rotate(item: tuple[jax.Array, ...], left: bool, right: bool, back: bool):
-    x, q_l, q_r = item
-    if left:
-        x = (q_l if back else q_l.T) @ x
-    if right:
-        x = x @ (q_r.T if back else q_r)
-    return x
-
-
 @hyperparameters(
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
     b1=DECAY,
     b2=DECAY,
     shampoo_beta=optional(DECAY),
@@ -116,6 +121,10 @@ def scale_by_soap(
 ) -> GradientTransformation:
     """SOAP's direction (module docs), without learning rate.
 
+    A :func:`~tsx.partition` of two parts: leaves with a preconditioned side
+    (``"soap"``, state :class:`SoapState`) and the others, vectors and
+    scalars among them, which get :func:`tsx.scale_by_adam` (``"adam"``).
+
     Inside :func:`tsx.sharding.distribute_matrix_work` (which
     ``TrainState.create(..., zero_axis=...)`` enters around the update) its
     matrix work is split over that mesh axis; the numbers do not change.
@@ -130,131 +139,161 @@ def scale_by_soap(
       max_precond_dim: sides larger than this keep the identity basis.
       weight_dimension_numbers: how leaves become matrices (see
         :func:`tsx.contrib.scale_by_shampoo`).
+
+    Returns:
+      A transformation whose state is a :class:`~tsx.PartitionState`:
+      ``inner_states["soap"].inner_state`` is the :class:`SoapState`,
+      ``inner_states["adam"].inner_state`` Adam's state.
     """
-    beta_s = b2 if shampoo_beta is None else shampoo_beta
-    adam = scale_by_adam(b1, b2, eps)
+
+    def labels(params):
+        layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
+        return treedef.unflatten(
+            ["soap" if any(lay.sides(max_precond_dim)) else "adam" for lay in layouts]
+        )
+
+    rotated = _scale_by_rotated_adam(
+        b1,
+        b2,
+        b2 if shampoo_beta is None else shampoo_beta,
+        eps,
+        block_size,
+        precondition_frequency,
+        max_precond_dim,
+        weight_dimension_numbers,
+    )
+    return partition({"soap": rotated, "adam": scale_by_adam(b1, b2, eps)}, labels)
+
+
+def _scale_by_rotated_adam(
+    b1: float,
+    b2: float,
+    beta_s: float,
+    eps: float,
+    block_size: int,
+    precondition_frequency: int,
+    max_precond_dim: int,
+    dims: Any,
+) -> GradientTransformation:
+    """Adam in the eigenbases, for leaves with at least one preconditioned side."""
 
     def init_fn(params):
-        layouts, treedef = leaf_layouts(params, weight_dimension_numbers, block_size)
-        leaves = treedef.flatten_up_to(params)
-        sides = [lay.sides(max_precond_dim) for lay in layouts]
-        stats = [lay.side_statistics(max_precond_dim) for lay in layouts]
-        nu = [
-            jnp.zeros((lay.num_blocks, lay.block_rows, lay.block_cols), jnp.float32)
-            if any(u)
-            else jnp.zeros_like(x)
-            for lay, u, x in zip(layouts, sides, leaves, strict=True)
-        ]
-        return SoapState(
-            count=jnp.zeros([], jnp.int32),
-            mu=tu.tree_zeros_like(params),
-            nu=treedef.unflatten(nu),
-            stats=treedef.unflatten(stats),
-            bases=treedef.unflatten(
-                [(identities_like(a), identities_like(b)) for a, b in stats]
-            ),
-        )
+        return _init(leaf_layouts(params, dims, block_size), params, max_precond_dim)
 
     def update_fn(updates, state, params=None):
         del params
         count = numerics.safe_increment(state.count)
-        layouts, treedef = leaf_layouts(updates, weight_dimension_numbers, block_size)
+        layouts, treedef = leaf_layouts(updates, dims, block_size)
         sides = [lay.sides(max_precond_dim) for lay in layouts]
         grads = treedef.flatten_up_to(updates)
-        mus = treedef.flatten_up_to(state.mu)
-        nus = treedef.flatten_up_to(state.nu)
-        plain = [i for i, u in enumerate(sides) if not any(u)]
-        # Leaves without a preconditioned side run Adam itself.
-        adam_updates, adam_state = adam.update(
-            [grads[i] for i in plain],
-            ScaleByAdamState(
-                state.count, [mus[i] for i in plain], [nus[i] for i in plain]
-            ),
-        )
-        new_updates = list(grads)
-        new_mu, new_nu = list(mus), list(nus)
-        for j, i in enumerate(plain):
-            new_updates[i] = adam_updates[j]
-            new_mu[i], new_nu[i] = adam_state.mu[j], adam_state.nu[j]
-        stats = [tuple(s) for s in treedef.flatten_up_to(state.stats)]
-        bases = [tuple(q) for q in treedef.flatten_up_to(state.bases)]
         blocks = [
-            lay.blocks(g.astype(jnp.float32)) if any(u) else None
-            for lay, g, u in zip(layouts, grads, sides, strict=True)
+            lay.blocks(g.astype(jnp.float32))
+            for lay, g in zip(layouts, grads, strict=True)
         ]
-
-        def gram(b, side):
-            t = jnp.swapaxes(b, -1, -2)
-            return b @ t if side == 0 else t @ b
-
-        stats = [
-            tuple(
-                beta_s * s + (1 - beta_s) * gram(b, k) if u[k] else s
-                for k, s in enumerate(pair)
-            )
-            for pair, b, u in zip(stats, blocks, sides, strict=True)
-        ]
-        used = [(i, k) for i, u in enumerate(sides) for k in (0, 1) if u[k]]
-
-        def first_bases():
-            out = [list(q) for q in bases]
-            results = map_blocks(eigenbasis, [stats[i][k] for i, k in used])
-            for (i, k), q in zip(used, results, strict=True):
-                out[i][k] = q
-            return [tuple(q) for q in out]
-
+        stats = update_statistics(
+            treedef.flatten_up_to(state.stats), blocks, sides, beta_s
+        )
+        bases = treedef.flatten_up_to(state.bases)
         first = state.count == 0
-        bases = cond(first, first_bases, lambda: bases)
-        # Preconditioned leaves skip their first step (module docs), so their
-        # moments have seen one gradient fewer than ``count``.
+        bases = cond(first, lambda: _eigenbases(stats, sides, bases), lambda: bases)
+        # A leaf's first step only sets up its bases (module docs): the moments
+        # start with the second gradient, one fewer than ``count``.
         seen = jnp.maximum(count - 1, 1)
+        mu = tu.tree_update_moment(updates, state.mu, b1, 1)
+        m_hat = treedef.flatten_up_to(tu.tree_bias_correction(mu, b1, seen))
+        m_blocks = [
+            lay.blocks(m.astype(jnp.float32))
+            for lay, m in zip(layouts, m_hat, strict=True)
+        ]
+        g_rot, m_rot = (
+            _rotate(x, bases, sides, back=False) for x in (blocks, m_blocks)
+        )
+        nus = treedef.flatten_up_to(state.nu)
+        nu = [
+            b2 * v + (1 - b2) * jnp.square(g) for v, g in zip(nus, g_rot, strict=True)
+        ]
         correction = 1 - jnp.asarray(b2, jnp.float32) ** seen
-        for i, (lay, g, u) in enumerate(zip(layouts, grads, sides, strict=True)):
-            if not any(u):
-                continue
-            mu = tu.tree_update_moment(g, mus[i], b1, 1)
-            m_hat = tu.tree_bias_correction(mu, b1, seen)
-            q_l, q_r = bases[i]
-            g_rot, m_rot = map_blocks(
-                lambda item, u=u: _rotate(item, *u, back=False),
-                [
-                    (blocks[i], q_l, q_r),
-                    (lay.blocks(m_hat.astype(jnp.float32)), q_l, q_r),
-                ],
-            )
-            v = b2 * nus[i] + (1 - b2) * jnp.square(g_rot)
-            step = m_rot / (jnp.sqrt(v / correction) + eps)
-            (back,) = map_blocks(
-                lambda item, u=u: _rotate(item, *u, back=True), [(step, q_l, q_r)]
-            )
-            back = lay.unblocks(back, like=g).astype(g.dtype)
-            new_updates[i] = jnp.where(first, jnp.zeros_like(back), back)
-            new_mu[i] = jnp.where(first, mus[i], mu)
-            new_nu[i] = jnp.where(first, nus[i], v)
-
-        def refreshed():
-            out_bases = [list(q) for q in bases]
-            out_nu = list(new_nu)
-            results = map_blocks(
-                lambda item: qr_eigenbasis(*item),
-                [(stats[i][k], bases[i][k]) for i, k in used],
-            )
-            for (i, k), (q, order) in zip(used, results, strict=True):
-                out_bases[i][k] = q
-                out_nu[i] = _permute(out_nu[i], order, 0 if k == 0 else 1)
-            return [tuple(q) for q in out_bases], out_nu
-
+        steps = [
+            m / (jnp.sqrt(v / correction) + eps) for m, v in zip(m_rot, nu, strict=True)
+        ]
+        back = _rotate(steps, bases, sides, back=True)
+        new_updates = [
+            jnp.where(first, 0, lay.unblocks(b, like=g)).astype(g.dtype)
+            for lay, b, g in zip(layouts, back, grads, strict=True)
+        ]
+        mu = jax.tree.map(lambda new, old: jnp.where(first, old, new), mu, state.mu)
+        nu = [jnp.where(first, old, new) for new, old in zip(nu, nus, strict=True)]
         refresh = (count % precondition_frequency == 0) & (state.count > 0)
-        bases, new_nu = cond(refresh, refreshed, lambda: (bases, new_nu))
+        bases, nu = cond(
+            refresh, lambda: _refreshed(stats, bases, nu, sides), lambda: (bases, nu)
+        )
         return treedef.unflatten(new_updates), SoapState(
             count=count,
-            mu=treedef.unflatten(new_mu),
-            nu=treedef.unflatten(new_nu),
+            mu=mu,
+            nu=treedef.unflatten(nu),
             stats=treedef.unflatten(stats),
             bases=treedef.unflatten(bases),
         )
 
     return GradientTransformation(init_fn, update_fn)
+
+
+def _init(layouts_treedef: Any, params: Any, max_precond_dim: int) -> SoapState:
+    """Zero moments and statistics, identity bases."""
+    layouts, treedef = layouts_treedef
+    stats = [lay.side_statistics(max_precond_dim) for lay in layouts]
+    nu = [
+        jnp.zeros((lay.num_blocks, lay.block_rows, lay.block_cols)) for lay in layouts
+    ]
+    bases = [(identities_like(a), identities_like(b)) for a, b in stats]
+    return SoapState(
+        count=jnp.zeros([], jnp.int32),
+        mu=tu.tree_zeros_like(params),
+        nu=treedef.unflatten(nu),
+        stats=treedef.unflatten(stats),
+        bases=treedef.unflatten(bases),
+    )
+
+
+def _rotate(
+    blocks: list[jax.Array], bases: list[Any], sides: list[Any], back: bool
+) -> list[jax.Array]:
+    """``Q_L^T B Q_R`` per block (``back``: ``Q_L B Q_R^T``), batched by kind."""
+
+    def one(item, used):
+        x, q_l, q_r = item
+        return (
+            two_sided(x, q_l, q_r.T, used) if back else two_sided(x, q_l.T, q_r, used)
+        )
+
+    items = [(b, *q) for b, q in zip(blocks, bases, strict=True)]
+    return map_by_sides(one, sides, items)
+
+
+def _eigenbases(stats: list[Any], sides: list[Any], bases: list[Any]) -> list[Any]:
+    """The eigenbasis of every used side's statistics (the first step)."""
+    fresh = map_sides(lambda a, _: eigenbasis(a), sides, lambda i, k: stats[i][k])
+    return [
+        tuple(fresh.get((i, k), q) for k, q in enumerate(pair))
+        for i, pair in enumerate(bases)
+    ]
+
+
+def _refreshed(
+    stats: list[Any], bases: list[Any], nu: list[jax.Array], sides: list[Any]
+) -> tuple[list[Any], list[jax.Array]]:
+    """One QR power step per used side; ``nu`` permuted with the columns."""
+    fresh = map_sides(
+        lambda item, _: qr_eigenbasis(*item),
+        sides,
+        lambda i, k: (stats[i][k], bases[i][k]),
+    )
+    out_bases = [list(pair) for pair in bases]
+    out_nu = list(nu)
+    for (i, k), (q, order) in fresh.items():
+        out_bases[i][k] = q
+        out_nu[i] = _permute(out_nu[i], order, k)
+    return [tuple(pair) for pair in out_bases], out_nu
 
 
 def _permute(v: jax.Array, order: jax.Array, axis: int) -> jax.Array:
@@ -263,7 +302,7 @@ def _permute(v: jax.Array, order: jax.Array, axis: int) -> jax.Array:
 
 
 @hyperparameters(
-    weight_dimension_numbers=_DIMENSION_NUMBERS,
+    weight_dimension_numbers=DIMENSION_NUMBERS,
     learning_rate=LEARNING_RATE,
     b1=DECAY,
     b2=DECAY,

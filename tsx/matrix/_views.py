@@ -2,8 +2,8 @@
 
 A leaf of any rank becomes ``(batch, rows, cols)``:
 
-* with dimension numbers (``reduction_axis`` and ``output_axis``, e.g.
-  :class:`tsx.contrib.MuonDimensionNumbers`), those axes are the rows and the
+* with dimension numbers (:class:`tsx.matrix.DimensionNumbers`, also named
+  ``tsx.contrib.MuonDimensionNumbers``), those axes are the rows and the
   columns and every other axis is a batch axis: a stacked ``(L, m, n)``
   kernel of ``nn.scan`` with ``reduction_axis=1, output_axis=2`` is ``L``
   independent ``(m, n)`` matrices;
@@ -19,28 +19,22 @@ be stacked and processed together.
 
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from tsx.matrix._dimension_numbers import (
+    is_dimension_numbers,
+    matrix_axes,
+    resolve_dimension_numbers,
+)
 from tsx.sharding import gathered, sharded_like
 
 __all__ = ["BlockLayout", "matrix_view"]
 
 ReshapeFn = Callable[[jax.Array], jax.Array]
-
-
-def _axes(ndim: int, spec: Sequence[int] | int) -> tuple[int, ...]:
-    spec = (spec,) if isinstance(spec, int) else tuple(spec)
-    return tuple(ax % ndim for ax in spec)
-
-
-def _default_axes(ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    if ndim == 0:
-        return (), ()
-    return tuple(range(ndim - 1)), (ndim - 1,)
 
 
 def matrix_view(
@@ -50,24 +44,14 @@ def matrix_view(
 
     Args:
       shape: the leaf's shape.
-      dim_nums: None, or an object with ``reduction_axis`` and
-        ``output_axis`` (ints or sequences of ints): the rows and columns.
+      dim_nums: None, or a :class:`DimensionNumbers` (see
+        :func:`matrix_axes`).
 
     Raises:
       ValueError: when the row and column axes overlap.
     """
     ndim = len(shape)
-    if dim_nums is None:
-        rows, cols = _default_axes(ndim)
-    else:
-        rows = _axes(ndim, dim_nums.reduction_axis)
-        cols = _axes(ndim, dim_nums.output_axis)
-    if set(rows) & set(cols):
-        raise ValueError(
-            f"reduction axes {rows} and output axes {cols} overlap "
-            f"(dimension numbers {dim_nums} for shape {shape})."
-        )
-    batch = tuple(sorted(set(range(ndim)) - set(rows) - set(cols)))
+    batch, rows, cols = matrix_axes(shape, dim_nums)
     order = batch + rows + cols
     inverse = tuple(sorted(range(ndim), key=lambda i: order[i]))
     permuted = tuple(shape[a] for a in order)
@@ -185,10 +169,9 @@ def leaf_layouts(
         returning either.
       block_size: the largest tile side.
     """
-    if callable(dim_nums) and not hasattr(dim_nums, "reduction_axis"):
-        dim_nums = dim_nums(tree)
+    dim_nums = resolve_dimension_numbers(dim_nums, tree)
     leaves, treedef = jax.tree.flatten(tree)
-    if dim_nums is None or hasattr(dim_nums, "reduction_axis"):
+    if dim_nums is None or is_dimension_numbers(dim_nums):
         per_leaf = [dim_nums] * len(leaves)
     else:
         per_leaf = treedef.flatten_up_to(dim_nums)

@@ -16,7 +16,6 @@ and the stack is split over a mesh axis, so each device computes about ``1/N``
 of the matrices before the results are gathered back.
 """
 
-
 import contextlib
 import contextvars
 import dataclasses
@@ -235,33 +234,91 @@ def _constrain(tree: Any, work: _WorkAxis, split: bool) -> Any:
     return jax.tree.map(one, tree)
 
 
-def _one_by_one(fn: Callable[[Any], Any], stack: Any) -> Any:
-    count = jax.tree.leaves(stack)[0].shape[0]
-    results = [fn(jax.tree.map(lambda x, i=i: x[i], stack)) for i in range(count)]
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *results)
+def _whole_on_each_device(tree: Any) -> Any:
+    """``tree`` replicated over the mesh in context (no-op without one).
 
-
-def _each(fn: Callable[[Any], Any], stack: Any, work: _WorkAxis | None) -> Any:
-    """``fn`` on every item of ``stack``, one at a time.
-
-    One at a time, not ``vmap``: each matrix then goes through the same
-    kernel whatever the number of devices, so the numbers do not depend on
-    how many items a device holds (and equal ``fn`` on the item alone). With
-    a work axis, each device goes through its own part of the stack
-    (``shard_map``) and the parts are gathered.
+    Matrix work then runs whole on every device, with no collective inside
+    it: XLA's CPU runtime can deadlock on collectives mixed with
+    eigendecompositions across forced host devices.
     """
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty:
+        return tree
+    return jax.tree.map(lambda x: _move(x, P(*([None] * x.ndim)), mesh), tree)
+
+
+def _one_by_one(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` over a stack, item by item (a Python loop, not ``vmap``).
+
+    Each item then goes through the same kernel whatever the number of
+    devices, so the numbers equal ``fn`` on the item alone.
+    """
+
+    def run(stack: Any) -> Any:
+        count = jax.tree.leaves(stack)[0].shape[0]
+        results = [fn(jax.tree.map(lambda x, i=i: x[i], stack)) for i in range(count)]
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *results)
+
+    return run
+
+
+def _on_devices(batched: Callable[[Any], Any], stack: Any) -> Any:
+    """``batched(stack)``: whole on every device, or split over the work axis.
+
+    With a work axis each device runs ``batched`` on its own part of the
+    stack (``shard_map``), so the work holds no collective; the parts are
+    gathered after.
+    """
+    work = _WORK_AXIS.get()
     if work is None:
-        return _one_by_one(fn, stack)
-    stack = _constrain(stack, work, True)
+        return _whole_on_each_device(batched(_whole_on_each_device(stack)))
     context = jax.sharding.get_abstract_mesh()
     local = jax.shard_map(
-        lambda part: _one_by_one(fn, part),
+        batched,
         mesh=work.mesh if context.empty else context,
         in_specs=P(work.axis),
         out_specs=P(work.axis),
         check_vma=False,
     )
-    return _constrain(local(stack), work, False)
+    return _constrain(local(_constrain(stack, work, True)), work, False)
+
+
+def _map_stacks(
+    batched_fn: Callable[[Any, Hashable], Callable[[Any], Any]],
+    stacks: Sequence[Any],
+    keys: Sequence[Hashable],
+) -> list[Any]:
+    """The one placement engine behind :func:`map_matrices` and :func:`map_blocks`.
+
+    Each item of ``stacks`` is a tree of arrays with a leading batch axis.
+    Items whose trailing shapes, dtypes and key agree are concatenated into
+    one stack, padded (repeating its first row) to a multiple of the work
+    axis' size, run through ``batched_fn(key)`` by :func:`_on_devices`, and
+    the results are cut back into one stack per item.
+    """
+    work = _WORK_AXIS.get()
+    size = 1 if work is None else work.mesh.shape[work.axis]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, (item, key) in enumerate(zip(stacks, keys, strict=True)):
+        leaves, treedef = jax.tree.flatten(item)
+        shapes = tuple((x.shape[1:], jnp.dtype(x.dtype)) for x in leaves)
+        groups.setdefault((treedef, shapes, key), []).append(i)
+    out: list[Any] = [None] * len(stacks)
+    for (_, _, key), members in groups.items():
+        parts = [gathered(stacks[i]) for i in members]
+        counts = [jax.tree.leaves(p)[0].shape[0] for p in parts]
+        stack = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+        pad = -sum(counts) % size
+        if pad:
+            stack = jax.tree.map(
+                lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]), stack
+            )
+        results = _on_devices(batched_fn(key), stack)
+        start = 0
+        for i, count in zip(members, counts, strict=True):
+            out[i] = jax.tree.map(lambda r, s=start, c=count: r[s : s + c], results)
+            start += count
+    return out
 
 
 def map_matrices(
@@ -279,13 +336,14 @@ def map_matrices(
     array's layout back.
 
     Items of one structure, shapes, dtypes and key are stacked and ``fn``
-    maps over each stack (the numbers are the same with and without devices
-    to spread over, and as ``fn`` on each item alone). Outside
-    :func:`distribute_matrix_work` every device computes every group
-    (gathering items whose type says they are sharded). Inside, each stack is
-    split over the work axis (padded by repeating its first item up to a
-    multiple of the axis size) and the results are gathered: each device does
-    about ``1/N`` of the work.
+    runs on each item of a stack in turn (not under ``vmap``: the numbers are
+    the same with and without devices to spread over, and as ``fn`` on each
+    item alone). Outside :func:`distribute_matrix_work` every device computes
+    every group on whole matrices (items sharded by their type or over the
+    mesh in context are gathered). Inside, each stack is split over the work
+    axis (padded by repeating its first item up to a multiple of the axis
+    size) and the results are gathered: each device does about ``1/N`` of
+    the work.
 
     Args:
       fn: ``(item, key) -> result``.
@@ -296,57 +354,12 @@ def map_matrices(
       The results, in order.
     """
     keys = [None] * len(matrices) if keys is None else list(keys)
-    firsts = [jax.tree.leaves(m)[0] for m in matrices]
-    work = _WORK_AXIS.get()
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, (m, k) in enumerate(zip(matrices, keys, strict=True)):
-        leaves, treedef = jax.tree.flatten(m)
-        shapes = tuple((x.shape, jnp.dtype(x.dtype)) for x in leaves)
-        groups.setdefault((treedef, shapes, k), []).append(i)
-    out: list[Any] = [None] * len(matrices)
-    size = 1 if work is None else work.mesh.shape[work.axis]
-    for (_, _, key), members in groups.items():
-        parts = [gathered(matrices[i]) for i in members]
-        parts += [parts[0]] * (-len(parts) % size)
-        stack = jax.tree.map(lambda *xs: jnp.stack(xs), *parts)
-        results = _each(lambda m, key=key: fn(m, key), stack, work)
-        for j, i in enumerate(members):
-            one = jax.tree.map(lambda r, j=j: r[j], results)
-            out[i] = sharded_like(one, firsts[i])
-    return out
-
-
-def _whole_on_each_device(tree: Any) -> Any:
-    """``tree`` replicated over the mesh in context (no-op without one).
-
-    Matrix work then runs whole on every device, with no collective inside
-    it: XLA's CPU runtime can deadlock on collectives mixed with
-    eigendecompositions across forced host devices.
-    """
-    mesh = jax.sharding.get_abstract_mesh()
-    if mesh.empty:
-        return tree
-    return jax.tree.map(lambda x: _move(x, P(*([None] * x.ndim)), mesh), tree)
-
-
-def _vmapped(fn: Callable[[Any], Any], stack: Any, work: _WorkAxis | None) -> Any:
-    """``jax.vmap(fn)(stack)``, split over the work axis if there is one.
-
-    With a work axis each device maps over its own part (``shard_map``), so
-    the work itself holds no collective; the parts are gathered after.
-    """
-    if work is None:
-        return _whole_on_each_device(jax.vmap(fn)(_whole_on_each_device(stack)))
-    stack = _constrain(stack, work, True)
-    context = jax.sharding.get_abstract_mesh()
-    local = jax.shard_map(
-        jax.vmap(fn),
-        mesh=work.mesh if context.empty else context,
-        in_specs=P(work.axis),
-        out_specs=P(work.axis),
-        check_vma=False,
-    )
-    return _constrain(local(stack), work, False)
+    stacks = [jax.tree.map(lambda x: x[None], m) for m in matrices]
+    results = _map_stacks(lambda key: _one_by_one(lambda m: fn(m, key)), stacks, keys)
+    return [
+        sharded_like(jax.tree.map(lambda r: r[0], r), jax.tree.leaves(m)[0])
+        for r, m in zip(results, matrices, strict=True)
+    ]
 
 
 def map_blocks(fn: Callable[[Any], Any], stacks: Sequence[Any]) -> list[Any]:
@@ -356,9 +369,10 @@ def map_blocks(fn: Callable[[Any], Any], stacks: Sequence[Any]) -> list[Any]:
     (e.g. the tiles of one parameter and their preconditioners). Items whose
     trailing shapes and dtypes agree are concatenated along that axis and
     ``fn`` runs once per group under ``jax.vmap``: fewer, larger kernels.
-    Inside :func:`distribute_matrix_work` each group is padded to a multiple
-    of the work axis' size and split over it, so each device computes about
-    ``1/N`` of the tiles; the results are gathered.
+    Outside :func:`distribute_matrix_work` every device computes every group
+    whole; inside, each group is padded to a multiple of the work axis' size
+    and split over it, so each device computes about ``1/N`` of the tiles;
+    the results are gathered.
 
     Args:
       fn: a function of one item's slice (one tile and its companions).
@@ -367,29 +381,7 @@ def map_blocks(fn: Callable[[Any], Any], stacks: Sequence[Any]) -> list[Any]:
     Returns:
       The results, one stack per item, in order.
     """
-    work = _WORK_AXIS.get()
-    size = 1 if work is None else work.mesh.shape[work.axis]
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, item in enumerate(stacks):
-        leaves, treedef = jax.tree.flatten(gathered(item))
-        key = (treedef, tuple((x.shape[1:], jnp.dtype(x.dtype)) for x in leaves))
-        groups.setdefault(key, []).append(i)
-    out: list[Any] = [None] * len(stacks)
-    for members in groups.values():
-        parts = [gathered(stacks[i]) for i in members]
-        counts = [jax.tree.leaves(p)[0].shape[0] for p in parts]
-        stack = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
-        pad = -sum(counts) % size
-        if pad:
-            stack = jax.tree.map(
-                lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]), stack
-            )
-        results = _vmapped(fn, stack, work)
-        start = 0
-        for i, count in zip(members, counts, strict=True):
-            out[i] = jax.tree.map(lambda r, s=start, c=count: r[s : s + c], results)
-            start += count
-    return out
+    return _map_stacks(lambda _: jax.vmap(fn), stacks, [None] * len(stacks))
 
 
 def _mesh_in_use(pred: Any) -> Any:

@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tsx.training._nonfinite import first_nonfinite
 from tsx.training._train_state import NonFiniteStateError
 
 __all__ = [
@@ -136,14 +137,6 @@ def _paths_and_leaves(tree: Any) -> tuple[list[str], list[Any]]:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
     paths = [jax.tree_util.keystr(p, simple=True, separator=".") for p, _ in flat]
     return paths, [leaf for _, leaf in flat]
-
-
-def _first_nonfinite(paths: list[str], leaves: list[Any]) -> str:
-    for path, leaf in zip(paths, leaves, strict=True):
-        x = np.asarray(jax.device_get(leaf))
-        if np.issubdtype(x.dtype, np.inexact) and not np.isfinite(x).all():
-            return path
-    return "<unknown>"
 
 
 def _device_ids(x: jax.Array) -> tuple[int, ...]:
@@ -329,7 +322,7 @@ class CheckpointManager:
         if not finite:
             raise NonFiniteStateError(
                 f"not saving step {step}: the state holds non-finite values at "
-                f"{_first_nonfinite(paths, leaves)}."
+                f"{first_nonfinite(paths, leaves) or '<unknown>'}."
             )
         ocp = _orbax()
         return self._manager.save(
@@ -507,7 +500,7 @@ class CheckpointManager:
         if not finite:
             raise CheckpointCorruptError(
                 step,
-                f"{state_dir} (array {_first_nonfinite(paths, leaves)})",
+                f"{state_dir} (array {first_nonfinite(paths, leaves)})",
                 "the restored state holds non-finite values",
             )
 

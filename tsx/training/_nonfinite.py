@@ -19,16 +19,31 @@ names the path).
 """
 
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from tsx import tree_utils as tu
 from tsx.training._loss_scale import DynamicLossScale
 
-__all__ = ["NonFiniteGuard"]
+__all__ = ["NonFiniteGuard", "first_nonfinite"]
+
+
+def first_nonfinite(paths: Sequence[str], leaves: Sequence[Any]) -> str | None:
+    """The first of ``paths`` whose leaf holds NaN or Inf, else None.
+
+    Reads the leaves on the host (outside ``jit``): for error messages after
+    a device-side check has failed, and for restored states.
+    """
+    for path, leaf in zip(paths, leaves, strict=True):
+        x = np.asarray(jax.device_get(leaf))
+        if np.issubdtype(x.dtype, np.inexact) and not np.isfinite(x).all():
+            return path
+    return None
 
 
 @struct.dataclass

@@ -61,7 +61,7 @@ from tsx.sharding import Layout, reshard
 from tsx.training._accumulation import AccumulateSteps, GradientAccumulation
 from tsx.training._ema import EmaWarmup, ParamsEMA
 from tsx.training._loss_scale import DynamicLossScale, value_and_grad
-from tsx.training._nonfinite import NonFiniteGuard
+from tsx.training._nonfinite import NonFiniteGuard, first_nonfinite
 from tsx.training._telemetry import float32_norm, step_telemetry
 from tsx.validation import BOOL, check, check_updates_like
 
@@ -101,11 +101,28 @@ def _join_fp8(params: Any, fp8: Any) -> Any:
     return {"params": params, OVERWRITE_WITH_GRADIENT: fp8}
 
 
-def _like(new: Any, old: Any) -> Any:
-    # lax.cond needs both branches to return identical types.
-    return jax.tree.map(
-        lambda n, o: jnp.asarray(n).astype(jnp.asarray(o).dtype), new, old
-    )
+def _same_types(new: Any, old: Any, what: str) -> Any:
+    """``new`` with ``old``'s dtypes, which it must already have.
+
+    A step that changes the dtype of a parameter or state leaf (a float32
+    update stored into a bfloat16 moment, say) is an error naming the path:
+    a silent cast would hide a lost precision or a widened state. Only JAX's
+    weak types are made strong, as ``lax.cond`` needs identical types.
+    """
+    paths = jax.tree_util.tree_flatten_with_path(old)[0]
+    new_leaves, treedef = jax.tree.flatten(new)
+    out = []
+    for (path, o), n in zip(paths, new_leaves, strict=True):
+        old_dtype, new_dtype = jnp.result_type(o), jnp.result_type(n)
+        if old_dtype != new_dtype:
+            raise TypeError(
+                f"{_WHO}: the optimizer step turns {what}"
+                f"{jax.tree_util.keystr(path)} from {old_dtype} into {new_dtype}; "
+                "a transformation must return its state (and updates) in the "
+                "dtypes it was created with."
+            )
+        out.append(jnp.asarray(n).astype(old_dtype))
+    return jax.tree.unflatten(treedef, out)
 
 
 def _show(x: Any) -> str:
@@ -116,7 +133,38 @@ def _show(x: Any) -> str:
         return str(x)
 
 
-class TrainState(train_state.TrainState, kw_only=True):
+class _AcceptsFlatNames(type):
+    """Metaclass: the flat field names of tsx 0.1, deprecated, still accepted.
+
+    ``ema_params``, ``ema_batch_stats``, ``grad_accum``, ``micro_step``,
+    ``loss_scale`` and ``skipped_steps`` given to the constructor, and so to
+    ``replace`` and ``apply_gradients`` (which build the new state through
+    it), set that field inside its piece
+    (``replace(ema=state.ema.replace(params=...))``), with a
+    ``DeprecationWarning``.
+    """
+
+    def __call__(cls, *args: Any, **fields: Any) -> Any:
+        for old in _FLAT_NAMES.keys() & fields.keys():
+            piece, field = _FLAT_NAMES[old]
+            warnings.warn(
+                f"TrainState.replace({old}=...) is deprecated; use "
+                f"replace({piece}=state.{piece}.replace({field}=...)).",
+                DeprecationWarning,
+                stacklevel=4,  # replace -> dataclasses.replace -> here
+            )
+            value = fields.pop(old)
+            current = fields.get(piece)
+            if current is None:
+                raise ValueError(
+                    f"TrainState.replace({old}=...): this state has no {piece}; "
+                    "enable the feature in TrainState.create."
+                )
+            fields[piece] = current.replace(**{field: value})
+        return super().__call__(*args, **fields)
+
+
+class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNames):
     """Flax's ``TrainState`` plus optional batch stats, accumulation, guard, EMA.
 
     Attributes (beyond Flax's ``step``, ``apply_fn``, ``params``, ``tx``,
@@ -163,16 +211,19 @@ class TrainState(train_state.TrainState, kw_only=True):
       200 1
     """
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Flax's dataclass transform installs its own ``replace``; keep ours,
-        # which also accepts the flat field names of earlier releases.
-        super().__init_subclass__(**kwargs)
-        cls.replace = _replace
-
+    # With a layout (zero_axis), where each field lives is declared here, by
+    # its metadata: "params" keeps the params' own shardings, "split" is
+    # split over zero_axis (ZeRO-1), anything else is replicated.
+    params: Any = struct.field(metadata={"placement": "params"})
+    opt_state: Any = struct.field(metadata={"placement": "split"})
     batch_stats: Any = struct.field(default_factory=_none)
-    accumulation: GradientAccumulation | None = struct.field(default_factory=_none)
+    accumulation: GradientAccumulation | None = struct.field(
+        default_factory=_none, metadata={"placement": "split"}
+    )
     guard: NonFiniteGuard | None = struct.field(default_factory=_none)
-    ema: ParamsEMA | None = struct.field(default_factory=_none)
+    ema: ParamsEMA | None = struct.field(
+        default_factory=_none, metadata={"placement": "split"}
+    )
     telemetry: dict[str, jax.Array] | None = struct.field(default_factory=_none)
     update_applied: Any = struct.field(default_factory=_none)
     layout: Layout | None = struct.field(pytree_node=False, default=None)
@@ -255,15 +306,14 @@ class TrainState(train_state.TrainState, kw_only=True):
             else ParamsEMA.create(
                 params, batch_stats, decay=ema_decay, warmup=ema_warmup, every=ema_every
             ),
-            telemetry=_empty_telemetry(tx, trainable, guarded, loss_scale, accumulation)
-            if telemetry
-            else None,
             update_applied=jnp.asarray(False)
             if guarded or accumulation is not None
             else None,
             layout=layout,
             **kwargs,
         )
+        if telemetry:
+            state = state.replace(telemetry=_empty_telemetry(state))
         # Every array on the mesh, as the layout says (scalars replicated).
         return state if layout is None else reshard(state, state.shardings())
 
@@ -322,10 +372,7 @@ class TrainState(train_state.TrainState, kw_only=True):
         # 5. Telemetry of the step.
         scalars = None
         if measure:
-            skipped = None if guard is None else guard.skipped_steps
-            scalars = step_telemetry(
-                g, update_norm, opt_state, self.loss_scale, skipped, applied
-            )
+            scalars = self._telemetry(g, update_norm, opt_state, guard, applied)
         fields = dict(
             step=step,
             params=new_params,
@@ -343,6 +390,28 @@ class TrainState(train_state.TrainState, kw_only=True):
             return new_state
         _warn_deprecated("apply_gradients(return_telemetry=True)", _USE_TELEMETRY)
         return new_state, scalars
+
+    def _telemetry(
+        self,
+        g: Any,
+        update_norm: jax.Array,
+        opt_state: Any,
+        guard: NonFiniteGuard | None,
+        applied: jax.Array | None,
+    ) -> dict[str, jax.Array]:
+        """The step's scalars; also gives ``create`` the keys to start with.
+
+        The loss scale is the one this step ran with (``self``'s); skipped
+        steps count this step (``guard``, the guard after it).
+        """
+        return step_telemetry(
+            g,
+            update_norm,
+            opt_state,
+            self.loss_scale,
+            None if guard is None else guard.skipped_steps,
+            applied,
+        )
 
     def _batch_stats_after(self, batch_stats: Any, grads: Any) -> Any:
         """New batch stats; with the guard, only if this call's gradient is finite."""
@@ -367,26 +436,24 @@ class TrainState(train_state.TrainState, kw_only=True):
                 "TrainState.create(..., zero_axis=...) records; this state has "
                 "none. Use tsx.sharding.state_shardings for the optimizer state."
             )
-        split = ("opt_state", "ema", "accumulation")
         return self.replace(
             **{
-                f.name: self.layout.shardings(
-                    getattr(self, f.name), split=f.name in split
+                name: self.layout.shardings(
+                    getattr(self, name), split=placement == "split"
                 )
-                for f in dataclasses.fields(self)
-                if f.metadata.get("pytree_node", True)
+                for name, placement in _placements(self).items()
             }
         )
 
     def _placed(self, **fields: Any) -> dict[str, Any]:
-        """``fields`` in the layout: params as given, the rest split (ZeRO)."""
+        """``fields`` in the layout their metadata declares (params, split)."""
         if self.layout is None:
             return fields
-        split = ("opt_state", "ema", "accumulation")
+        placements = _placements(self)
         return {
-            name: self.layout.place(value, split=name in split)
-            if name in split or name == "params"
-            else value
+            name: value
+            if placements.get(name) not in ("params", "split")
+            else self.layout.place(value, split=placements[name] == "split")
             for name, value in fields.items()
         }
 
@@ -399,8 +466,9 @@ class TrainState(train_state.TrainState, kw_only=True):
 
         def update(g: Any, opt_state: Any, params: Any) -> tuple[Any, Any, Any]:
             updates, new_opt_state = self.tx.update(g, opt_state, params)
-            new_params = _like(apply_updates(params, updates), params)
-            return new_params, _like(new_opt_state, opt_state), updates
+            new_params = _same_types(apply_updates(params, updates), params, "params")
+            new_opt_state = _same_types(new_opt_state, opt_state, "opt_state")
+            return new_params, new_opt_state, updates
 
         if self.layout is None:
             return update(g, opt_state, params)
@@ -470,14 +538,12 @@ class TrainState(train_state.TrainState, kw_only=True):
         }
         for name, tree in parts.items():
             flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-            for path, leaf in flat:
-                if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact) and not bool(
-                    jnp.all(jnp.isfinite(leaf))
-                ):
-                    raise NonFiniteStateError(
-                        f"the training state holds non-finite values at "
-                        f"{name}{jax.tree_util.keystr(path)}."
-                    )
+            paths = [f"{name}{jax.tree_util.keystr(path)}" for path, _ in flat]
+            found = first_nonfinite(paths, [leaf for _, leaf in flat])
+            if found is not None:
+                raise NonFiniteStateError(
+                    f"the training state holds non-finite values at {found}."
+                )
 
     def ema_variables(self) -> dict[str, Any]:
         """The averaged variables, ``{"params": ..., ["batch_stats": ...]}``."""
@@ -577,34 +643,6 @@ class TrainState(train_state.TrainState, kw_only=True):
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def _replace(self: TrainState, **updates: Any) -> TrainState:
-    """A copy with the given fields replaced, as in Flax.
-
-    The flat names of earlier releases (``ema_params``, ``ema_batch_stats``,
-    ``grad_accum``, ``micro_step``, ``loss_scale``, ``skipped_steps``) are
-    still accepted, with a ``DeprecationWarning``; they replace the field
-    inside their piece (``replace(ema=state.ema.replace(params=...))``).
-    """
-    for old, (piece, field) in _FLAT_NAMES.items():
-        if old not in updates:
-            continue
-        warnings.warn(
-            f"TrainState.replace({old}=...) is deprecated; use "
-            f"replace({piece}=state.{piece}.replace({field}=...)).",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        value = updates.pop(old)
-        current = updates.get(piece, getattr(self, piece))
-        if current is None:
-            raise ValueError(
-                f"TrainState.replace({old}=...): this state has no {piece}; "
-                "enable the feature in TrainState.create."
-            )
-        updates[piece] = current.replace(**{field: value})
-    return dataclasses.replace(self, **updates)
-
-
 # Flat field names of earlier releases -> (piece, field in the piece).
 _FLAT_NAMES = {
     "ema_params": ("ema", "params"),
@@ -616,22 +654,23 @@ _FLAT_NAMES = {
 }
 
 
-def _empty_telemetry(
-    tx: Any, params: Any, guarded: bool, loss_scale: Any, accumulation: Any
-) -> dict[str, jax.Array]:
-    """Zeros with the keys ``apply_gradients`` will fill (a fixed pytree)."""
+def _empty_telemetry(state: TrainState) -> dict[str, jax.Array]:
+    """Zeros with the keys and types ``apply_gradients`` will fill."""
+    trainable, _ = _split_fp8(state.params)
     shapes = jax.eval_shape(
-        lambda p: step_telemetry(
-            p,
-            jnp.zeros([], jnp.float32),
-            tx.init(p),
-            loss_scale=loss_scale,
-            skipped_steps=jnp.zeros([], jnp.int32) if guarded else None,
-            applied=jnp.asarray(True) if guarded or accumulation else None,
+        lambda s, p: s._telemetry(
+            p, jnp.zeros([], jnp.float32), s.opt_state, s.guard, s.update_applied
         ),
-        params,
+        state,
+        trainable,
     )
-    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
 
 
-TrainState.replace = _replace
+def _placements(state: TrainState) -> dict[str, str | None]:
+    """``{field: placement}`` of every pytree field, from its metadata."""
+    return {
+        f.name: f.metadata.get("placement")
+        for f in dataclasses.fields(state)
+        if f.metadata.get("pytree_node", True)
+    }
