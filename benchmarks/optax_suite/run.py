@@ -102,8 +102,13 @@ def main() -> None:
     with open(args.out, "w") as f:
         json.dump(summary, f, indent=1, sort_keys=True)
     print(json.dumps({k: v for k, v in summary.items() if k != "not_passing_on_tsx"}))
-    for test, outcome in sorted(not_passing.items()):
-        print(f"{outcome:8s} {test}")
+    for test, row in sorted(not_passing.items()):
+        helper = (
+            " (uses an Optax-private helper)"
+            if row["used_optax_private_helper"]
+            else ""
+        )
+        print(f"{row['outcome']:8s} {test}{helper}")
 
 
 if __name__ == "__main__":
