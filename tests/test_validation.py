@@ -88,6 +88,25 @@ def _range_violations(kind: v.Kind) -> list:
     return out
 
 
+def _nan_at_a_boundary():
+    # NaN at step 37 only: found through the boundary join_schedules records.
+    return tsx.join_schedules(
+        [tsx.constant_schedule(1e-3), lambda c: jnp.where(c == 0, jnp.nan, 1e-3)],
+        [37],
+    )
+
+
+def _schedule_violations(kind: v.Kind) -> list:
+    """Schedules whose values the kind refuses, at step 0 or at a boundary."""
+    text = kind.describe()
+    if "schedule" not in text:
+        return []
+    out = [lambda count: jnp.nan * jnp.ones([]), _nan_at_a_boundary()]
+    if "[0, inf)" in text or "(0, inf)" in text:
+        out.append(tsx.warmup_cosine_decay_schedule(0.0, -1e-3, 10, 100))
+    return out
+
+
 def _probes(factory):
     """``(argument, value)`` pairs that must fail when the optimizer is built."""
     declared = _declared(factory)
@@ -97,6 +116,7 @@ def _probes(factory):
         if p.default is not None and "None" not in str(p.annotation):
             values.append(None)  # neither the default nor the annotation allows it
         values += _range_violations(kind)
+        values += _schedule_violations(kind)
         for value in values:
             if value in (math.inf, -math.inf) and kind.problem(value) is None:
                 continue  # an explicit, documented allowance (clipping norms)
@@ -360,3 +380,26 @@ def test_per_element_gradients_still_reach_an_aggregator_chain():
     per_example = jax.tree.map(lambda p: jnp.ones((4, *p.shape)), PARAMS)
     updates, _ = tx.update(per_example, tx.init(PARAMS), PARAMS)
     assert updates["b"].shape == (3,)
+
+
+def test_a_schedule_is_refused_at_the_step_its_value_is_bad():
+    bad = tsx.warmup_cosine_decay_schedule(0.0, -1e-3, 10, 100)
+    with pytest.raises(ValueError, match=r"adamw: learning_rate .* at step 1,"):
+        tsx.adamw(bad)
+    with pytest.raises(ValueError, match=r"returns nan at step 37,"):
+        tsx.sgd(_nan_at_a_boundary())
+    # Good schedules, and ones that only run under jit, pass.
+    tsx.adamw(tsx.warmup_cosine_decay_schedule(0.0, 1e-3, 10, 100))
+    tsx.sgd(lambda count: 1e-3 * jax.lax.stop_gradient(count) ** 0)
+
+
+def test_a_schedule_that_cannot_run_eagerly_is_left_to_run_time():
+    def needs_a_tracer(count):
+        if not isinstance(count, jax.core.Tracer):
+            raise TypeError("only under jit")
+        return 1e-3
+
+    tx = tsx.sgd(needs_a_tracer)  # built: the check could not evaluate it
+    params = {"w": jnp.ones(2)}
+    updates, _ = jax.jit(tx.update)(params, tx.init(params), params)
+    np.testing.assert_allclose(updates["w"], -1e-3)

@@ -93,16 +93,24 @@ class Kind:
     """
 
     def __init__(
-        self, description: str, problem: Callable[[Any], type[Exception] | None]
+        self,
+        description: str,
+        problem: Callable[[Any], type[Exception] | None],
+        explain: Callable[[Any], str | None] | None = None,
     ) -> None:
         self._description = description
         self._problem = problem
+        self._explain = explain
 
     def describe(self) -> str:
         return self._description
 
     def problem(self, value: Any) -> type[Exception] | None:
         return self._problem(value)
+
+    def explain(self, value: Any) -> str | None:
+        """What is wrong with a refused ``value`` beyond ``describe()`` (or None)."""
+        return None if self._explain is None else self._explain(value)
 
     def __repr__(self) -> str:
         return f"Kind({self._description!r})"
@@ -346,14 +354,68 @@ def optional(kind: Kind) -> Kind:
     return Kind(
         f"None or {kind.describe()}",
         lambda v: None if v is None else kind.problem(v),
+        lambda v: None if v is None else kind.explain(v),
     )
 
 
+# Steps at which a schedule is looked at when an optimizer is built: step 0,
+# the schedule's own boundaries (``boundary_steps``, set by tsx's schedules),
+# and powers of ten, where typical boundaries fall.
+_SCHEDULE_PROBES = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+
+
+def _schedule_values(schedule: Callable[[Any], Any]) -> list[tuple[int, Any]]:
+    """``[(step, value)]`` at the probe steps; empty if it cannot run eagerly."""
+    steps = sorted(
+        {*_SCHEDULE_PROBES, *(int(b) for b in getattr(schedule, "boundary_steps", ()))}
+    )
+    out = []
+    try:
+        with jax.ensure_compile_time_eval():
+            for step in steps:
+                out.append((step, np.asarray(schedule(jnp.asarray(step, jnp.int32)))))
+    except Exception:  # noqa: BLE001 - left to be found when the step runs
+        return []
+    return out
+
+
+def _first_bad_value(schedule: Any, kind: Kind) -> tuple[int, Any, type] | None:
+    for step, value in _schedule_values(schedule):
+        error = kind.problem(value)
+        if error is not None:
+            return step, value, error
+    return None
+
+
 def schedule_or(kind: Kind) -> Kind:
-    """A schedule (a function of the step count), or ``kind``."""
+    """A schedule (a function of the step count) whose values are ``kind``, or ``kind``.
+
+    A schedule is evaluated, once, when the optimizer is built: at step 0, at
+    its boundary steps (``schedule.boundary_steps``, which tsx's schedules
+    carry) and at powers of ten up to a million. A value that ``kind``
+    refuses there (a negative learning rate, NaN) is a ``ValueError`` naming
+    the step; a schedule that cannot run outside ``jit`` is not checked.
+    """
+
+    def problem(value: Any) -> type[Exception] | None:
+        if not callable(value):
+            return kind.problem(value)
+        bad = _first_bad_value(value, kind)
+        return None if bad is None else ValueError
+
+    def explain(value: Any) -> str | None:
+        bad = _first_bad_value(value, kind) if callable(value) else None
+        if bad is None:
+            return None
+        step, found, _ = bad
+        shown = np.array2string(np.asarray(found), threshold=4)
+        return (
+            f"the schedule returns {shown} at step {step}, where its values must "
+            f"be {kind.describe()}"
+        )
+
     return Kind(
-        f"a schedule (a function of the step) or {kind.describe()}",
-        lambda v: None if callable(v) else kind.problem(v),
+        f"a schedule (a function of the step) or {kind.describe()}", problem, explain
     )
 
 
@@ -413,8 +475,10 @@ def _fail(
         shown = shown[:77] + "..."
     suffix = "" if error is ValueError else f" ({type(value).__name__})"
     prefix = f"{who}: " if who else ""
+    why = kind.explain(value)
+    why = "" if why is None else f"; {why}"
     raise error(
-        f"{prefix}{name} must be {kind.describe()}, got {name}={shown}{suffix}."
+        f"{prefix}{name} must be {kind.describe()}, got {name}={shown}{suffix}{why}."
     )
 
 

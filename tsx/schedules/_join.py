@@ -1,6 +1,5 @@
 """Running schedules one after another."""
 
-
 from collections.abc import Sequence
 
 import jax
@@ -83,4 +82,11 @@ def join_schedules(
             value = jnp.where(step < start, value, later(step - start))
         return value
 
+    # Where the pieces meet, and their own boundaries, for the build-time check
+    # of tsx.validation.schedule_or.
+    inner = [getattr(first, "boundary_steps", ())] + [
+        tuple(start + b for b in getattr(later, "boundary_steps", ()))
+        for start, later in zip(starts, rest, strict=True)
+    ]
+    schedule.boundary_steps = tuple(sorted({*starts, *(b for bs in inner for b in bs)}))
     return schedule

@@ -70,6 +70,7 @@ def piecewise_constant_schedule(
             value = value * jnp.where(count < boundary, 1.0, factor)
         return value
 
+    schedule.boundary_steps = tuple(int(b) for b, _ in jumps)
     return schedule
 
 
