@@ -424,8 +424,10 @@ def kron(
       >>> for _ in range(200):
       ...     updates, state = update(jax.grad(f)(params), state, params)
       ...     params = tsx.apply_updates(params, updates)
-      >>> print(f"loss {f({'w': jnp.zeros((4, 3))}):.2f} -> {f(params):.4f}")
-      loss 5.06 -> 0.0075
+      >>> # Kron's random probes make the last digits depend on the CPU's kernels.
+      >>> start, end = f({"w": jnp.zeros((4, 3))}), f(params)
+      >>> print(f"loss {start:.2f} -> below 0.01: {bool(end < 0.01)}")
+      loss 5.06 -> below 0.01: True
     """
     return chain(
         scale_by_kron(

@@ -26,4 +26,15 @@ def test_the_readme_result_is_reproduced(tmp_path, mnist_5k_dir):
     code, output = run_main(*args, timeout=600)
     assert code == 0, output
     printed = output.strip().splitlines()[-1].split("] ", 1)[1]
-    assert printed == quoted
+    # The same fields; the numbers to within what another CPU's kernels move
+    # them (the README says by how much): accuracy 0.01, loss a quarter.
+    got, want = _fields(printed), _fields(quoted)
+    assert got.keys() == want.keys(), printed
+    assert printed.split(":")[0] == quoted.split(":")[0], printed  # the epoch
+    for name, value in want.items():
+        bound = 0.01 if "accuracy" in name else 0.005 + 0.25 * value
+        assert abs(got[name] - value) <= bound, (name, printed, quoted)
+
+
+def _fields(line: str) -> dict[str, float]:
+    return {k: float(v) for k, v in re.findall(r"([a-z_]+) (\d+\.\d+)", line)}
