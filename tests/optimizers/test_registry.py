@@ -280,3 +280,58 @@ def test_build_state_bits_stores_the_state_compressed(bits):
 def test_build_refuses_other_state_bits(bits):
     with pytest.raises(ValueError, match=f"state_bits={bits!r}"):
         tsx.optimizers.build("adamw", learning_rate=1e-3, state_bits=bits)
+
+
+REGISTER_SCRIPT = """
+import json
+import jax.numpy as jnp
+import tsx
+
+def my_adamw(learning_rate, decay=0.0, decay_mask=None):
+    return tsx.adamw(learning_rate, weight_decay=decay, mask=decay_mask)
+
+tsx.optimizers.register("my_adamw", my_adamw, weight_decay="decay",
+                        weight_decay_mask="decay_mask")
+params = {"w": jnp.ones(3), "b": jnp.ones(3)}
+grads = {"w": jnp.full(3, 0.5), "b": jnp.full(3, 0.5)}
+mask = {"w": True, "b": False}
+ours = tsx.optimizers.build("my_adamw", learning_rate=0.1, weight_decay=0.5,
+                            weight_decay_mask=mask)
+ref = tsx.adamw(0.1, weight_decay=0.5, mask=mask)
+u, _ = ours.update(grads, ours.init(params), params)
+v, _ = ref.update(grads, ref.init(params), params)
+errors = []
+for name, factory, kwargs in (("My-AdamW", my_adamw, {}),
+                              ("x", my_adamw, {"weight_decay": "nope"}),
+                              ("x", 3, {})):
+    try:
+        tsx.optimizers.register(name, factory, **kwargs)
+    except (TypeError, ValueError) as e:
+        errors.append(type(e).__name__ + ": " + str(e))
+print(json.dumps({
+    "same": bool(all((u[k] == v[k]).all() for k in u)),
+    "available": "my_adamw" in tsx.optimizers.available(),
+    "errors": errors,
+}))
+"""
+
+
+def test_register_adds_a_users_optimizer_to_get_and_build():
+    import json
+    import subprocess
+    import sys
+
+    # A fresh process: a registration lasts for the process.
+    proc = subprocess.run(
+        [sys.executable, "-c", REGISTER_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["same"] and out["available"]
+    assert out["errors"][0].startswith("ValueError: register: name must be")
+    assert "'nope' is not an argument of my_adamw" in out["errors"][1]
+    assert out["errors"][2].startswith("TypeError: register: factory must be")

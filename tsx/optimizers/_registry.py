@@ -131,11 +131,16 @@ def register(
         ``factory``'s.
       TypeError: ``factory`` is not callable.
 
+    Registration lasts for the process; a name is registered once.
+
     Example:
       >>> import tsx
-      >>> entry = tsx.optimizers.register("my_sgd", tsx.sgd)
-      >>> tsx.optimizers.get("my_sgd", learning_rate=0.1).init({}) is not None
-      True
+      >>> tsx.optimizers.registry()["contrib.muon"].weight_decay_mask
+      'weight_decay_mask'
+      >>> tsx.optimizers.register("sgd", tsx.sgd)
+      Traceback (most recent call last):
+      ...
+      ValueError: register: the name 'sgd' is registered already.
     """
     if not isinstance(name, str) or not name or _normalize(name) != name:
         raise ValueError(
