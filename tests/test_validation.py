@@ -384,7 +384,7 @@ def test_per_element_gradients_still_reach_an_aggregator_chain():
 
 def test_a_schedule_is_refused_at_the_step_its_value_is_bad():
     bad = tsx.warmup_cosine_decay_schedule(0.0, -1e-3, 10, 100)
-    with pytest.raises(ValueError, match=r"adamw: learning_rate .* at step 1,"):
+    with pytest.raises(ValueError, match=r"adamw: learning_rate .* at step 10,"):
         tsx.adamw(bad)
     with pytest.raises(ValueError, match=r"returns nan at step 37,"):
         tsx.sgd(_nan_at_a_boundary())

@@ -67,4 +67,5 @@ def cosine_decay_schedule(
         cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / steps))
         return init_value * ((1 - alpha) * cosine**exponent + alpha)
 
+    schedule.boundary_steps = (decay_steps,)
     return schedule

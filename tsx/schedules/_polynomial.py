@@ -78,6 +78,7 @@ def polynomial_schedule(
         remaining = 1 - done / transition_steps
         return (init_value - end_value) * remaining**power + end_value
 
+    schedule.boundary_steps = (transition_begin, transition_begin + transition_steps)
     return schedule
 
 
