@@ -109,8 +109,9 @@ def fromage(
         return chain(
             scale_by_trust_ratio(min_norm),
             scale_by_learning_rate(lambda c: shrink(c) * learning_rate(c)),
-            # The shrink is negative: a schedule is not sign-checked.
-            add_decayed_weights(lambda c: shrink(c) - 1),
+            # The shrink is negative, which add_decayed_weights' check refuses
+            # for a user's decay: build it unchecked (Optax's state layout).
+            add_decayed_weights.__wrapped__(lambda c: shrink(c) - 1),
         )
     shrink = 1 / (1 + learning_rate**2) ** 0.5
     return chain(
