@@ -140,7 +140,7 @@ def pytest_runtest_teardown(item):
     _current_test[0] = ""
 
 
-def pytest_sessionfinish(session):
+def pytest_sessionfinish():
     if not ACTIVE:
         return
     out = os.environ.get("TSX_FALLBACK_REPORT")
