@@ -19,6 +19,7 @@ from tsx.lowbit._codes import (
     stochastic_round_bf16,
 )
 from tsx.numerics import safe_int32_increment
+from tsx.tree_utils import tree_unbox
 from tsx.validation import choice, hyperparameters, integer, optional, transformation
 
 __all__ = ["LowBitState", "quantized_state", "state_bytes"]
@@ -47,6 +48,7 @@ def _compressible(x: Any, min_size: int) -> bool:
     return (
         hasattr(x, "dtype")
         and jnp.issubdtype(x.dtype, jnp.floating)
+        and jnp.ndim(x) > 0  # scalars stay, whatever min_size says
         and int(jnp.size(x)) >= min_size
     )
 
@@ -153,7 +155,8 @@ def quantized_state(
         return jax.tree.unflatten(treedef, out)
 
     def init_fn(params):
-        state = inner.init(params)
+        # A QuantizedArray cannot be a Flax NNX Variable's value (tree_unbox).
+        state = tree_unbox(inner.init(params))
         where = [_compressible(x, min_size) for x in jax.tree.leaves(state)]
         count = jnp.zeros([], jnp.int32)
         return LowBitState(count=count, inner_state=encode(state, where, count))

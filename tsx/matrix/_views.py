@@ -31,6 +31,7 @@ from tsx.matrix._dimension_numbers import (
     resolve_dimension_numbers,
 )
 from tsx.sharding import gathered, sharded_like
+from tsx.tree_utils import tree_unbox
 
 __all__ = ["BlockLayout", "matrix_view"]
 
@@ -168,7 +169,11 @@ def leaf_layouts(
         them (None for a leaf: the default view) or a function of ``tree``
         returning either.
       block_size: the largest tile side.
+
+    The treedef is that of :func:`tsx.tree_utils.tree_unbox` of ``tree``:
+    per-leaf factor states are never stored inside Flax NNX ``Variable`` s.
     """
+    tree = tree_unbox(tree)
     dim_nums = resolve_dimension_numbers(dim_nums, tree)
     leaves, treedef = jax.tree.flatten(tree)
     if dim_nums is None or is_dimension_numbers(dim_nums):

@@ -98,7 +98,8 @@ def scale_by_sm3(
         if any(jnp.iscomplexobj(x) for x in jax.tree.leaves(params)):
             raise ValueError("scale_by_sm3 does not support complex parameters.")
         return ScaleBySM3State(
-            mu=jax.tree.map(_axis_accumulators, params),
+            # A list per leaf: kept out of NNX Variables (tree_unbox).
+            mu=jax.tree.map(_axis_accumulators, tu.tree_unbox(params)),
             nu=tu.tree_zeros_like(params),
         )
 

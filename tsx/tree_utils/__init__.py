@@ -49,6 +49,7 @@ from tsx.tree_utils._state_search import (
     tree_get_all_with_path,
     tree_set,
 )
+from tsx.tree_utils._variables import tree_unbox
 
 __all__ = [
     "NamedTupleKey",
@@ -82,6 +83,7 @@ __all__ = [
     "tree_split_key_like",
     "tree_sub",
     "tree_sum",
+    "tree_unbox",
     "tree_unwrap_random_key_data",
     "tree_update_infinity_moment",
     "tree_update_moment",
