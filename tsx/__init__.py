@@ -287,13 +287,13 @@ from tsx.tree_utils import (
 
 __version__ = "0.2.0.dev0"
 
-_LAZY_SUBPACKAGES = ("training",)
+_LAZY_SUBPACKAGES = ("nnx", "training")
 
 _module_aliases.install()
 
 
 def __getattr__(name: str):
-    # Flax is imported only when the training helpers are first used.
+    # Flax is imported only when the training (or NNX) helpers are first used.
     if name in _LAZY_SUBPACKAGES:
         return _importlib.import_module(f"tsx.{name}")
     return _module_aliases.getattr_or_raise(__name__, name)

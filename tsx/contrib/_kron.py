@@ -417,7 +417,7 @@ def kron(
       >>> import jax, jax.numpy as jnp, tsx
       >>> target = jnp.arange(12.0).reshape(4, 3) / 10
       >>> f = lambda p: jnp.sum((p["w"] - target) ** 2)
-      >>> tx = tsx.contrib.kron(0.05)
+      >>> tx = tsx.contrib.kron(0.02)
       >>> params = {"w": jnp.zeros((4, 3))}
       >>> state = tx.init(params)
       >>> update = jax.jit(tx.update)

@@ -101,12 +101,27 @@ def _words(x: jax.Array) -> jax.Array:
     bits = jnp.dtype(x.dtype).itemsize * 8
     unsigned = {8: jnp.uint8, 16: jnp.uint16, 32: jnp.uint32, 64: jnp.uint32}[bits]
     words = jax.lax.bitcast_convert_type(x, unsigned)
-    return words.astype(jnp.uint32).reshape(-1)
+    return words.astype(jnp.uint32)
+
+
+def _flat_index(shape: tuple[int, ...]) -> jax.Array:
+    """Each element's row-major position, in ``shape`` (uint32, wrapping).
+
+    Computed in place of flattening: an array sharded along one axis of an
+    Explicit mesh cannot be reshaped to one axis without a named sharding.
+    """
+    index = jnp.zeros(shape, jnp.uint32)
+    stride = 1
+    for axis in reversed(range(len(shape))):
+        iota = jax.lax.broadcasted_iota(jnp.uint32, shape, axis)
+        index = index + iota * jnp.uint32(stride % 2**32)
+        stride *= shape[axis]
+    return index
 
 
 def _leaf_checksum(x: jax.Array) -> jax.Array:
     w = _words(jnp.asarray(x))
-    odd = jnp.arange(w.size, dtype=jnp.uint32) * jnp.uint32(2) + jnp.uint32(1)
+    odd = _flat_index(w.shape) * jnp.uint32(2) + jnp.uint32(1)
     c1 = jnp.sum(w * (odd * _K1), dtype=jnp.uint32)
     c2 = jnp.sum((w ^ (w >> 16)) * (odd * _K2), dtype=jnp.uint32)
     return jnp.stack([c1, c2])

@@ -154,6 +154,7 @@ def value_and_grad(
     has_aux: bool = False,
     *,
     return_finite: bool | None = None,
+    transform: Callable[..., Callable[..., Any]] = jax.value_and_grad,
 ) -> Callable[..., tuple[Any, ...]]:
     """``jax.value_and_grad`` of a loss-scaled ``fun``, returning unscaled results.
 
@@ -171,6 +172,10 @@ def value_and_grad(
         finiteness itself. ``True`` adds a scalar bool ``grads_finite``. Not
         given: ``(value, grads, grads_finite)`` with a ``DeprecationWarning``
         (the default becomes ``False`` in the next release).
+      transform: the value-and-gradient transformation applied to the scaled
+        ``fun``, called as ``transform(f, argnums=..., has_aux=True)``:
+        :func:`jax.value_and_grad` (default) or ``flax.nnx.value_and_grad``
+        for a function of NNX modules.
     """
     if return_finite is None:
         warnings.warn(
@@ -190,7 +195,7 @@ def value_and_grad(
             loss = loss_scale.scale_loss(loss)
         return loss, out
 
-    grad_fn = jax.value_and_grad(scaled, argnums=argnums, has_aux=True)
+    grad_fn = transform(scaled, argnums=argnums, has_aux=True)
 
     def wrapped(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
         (_, value), grads = grad_fn(*args, **kwargs)
