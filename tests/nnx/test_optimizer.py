@@ -218,6 +218,19 @@ with tempfile.TemporaryDirectory() as directory:
     out["restored_sharded"] = all(
         u.sharding.is_equivalent_to(v.sharding, u.ndim)
         for u, v in zip(saved, restored))
+# tsx.sharding on an NNX state: a kernel split on its columns, a bias.
+with jax.set_mesh(mesh):
+    layer = nnx.Linear(16, 64, rngs=nnx.Rngs(0))
+    layer.kernel.set_value(
+        jax.device_put(layer.kernel[...], NamedSharding(mesh, P(None, "data"))))
+    layer.bias.set_value(jax.device_put(layer.bias[...], NamedSharding(mesh, P("data"))))
+params = nnx.state(layer, nnx.Param)
+tx = tsx.contrib.muon(1e-2)
+expected = jax.tree.leaves(tsx.sharding.state_shardings(tx, params))
+created = jax.tree.leaves(tsx.sharding.init(tx, params))
+out["state_shardings"] = len(expected) == len(created) and all(
+    x.sharding.is_equivalent_to(s, x.ndim) for x, s in zip(created, expected))
+out["momentum_spec"] = [str(x.sharding.spec) for x in created if x.shape == (16, 64)]
 print(json.dumps(out))
 """
 
@@ -228,3 +241,6 @@ def test_zero_axis_and_checkpoint_on_8_devices():
     assert out["skipped"] == [1, 1]
     assert out["shard_fraction"] == 1 / 8  # the moments are split (ZeRO-1)
     assert out["restored_exact"] and out["restored_sharded"], out
+    # tsx.sharding.state_shardings and init take NNX states.
+    assert out["state_shardings"], out
+    assert out["momentum_spec"] == ["P(None, 'data')"], out
