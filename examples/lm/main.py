@@ -8,8 +8,19 @@
 devices form a data-parallel mesh; ``--config.zero_axis=data`` also splits the
 optimizer state over them. Several hosts: run the same command on each with
 ``--distributed``. Rerunning the command resumes from the last checkpoint in
-``--workdir``. A bad flag, config value or data folder stops the run with one
-line and exit code 1.
+``--workdir``; Ctrl-C (or SIGTERM) saves the step it is at and says so. A bad
+flag, config value or data folder stops the run with one line and exit code 1.
+
+A trained model, from the same ``--workdir`` and configuration:
+
+    python -m examples.lm.main --workdir=/tmp/lm --config.mode=sample \\
+        --config.prompt='def main(' --config.num_samples=3 --config.top_k=40
+    python -m examples.lm.main --workdir=/tmp/lm --config.mode=eval \\
+        --config.data_dir=../shared/data/pystdlib-chars
+
+An optimizer's own arguments are fields of ``optimizer_kwargs``:
+``--config.optimizer=soap --config.optimizer_kwargs.precondition_frequency=5``.
+The configuration a run was started with is in ``<workdir>/config.json``.
 """
 
 import os
@@ -18,6 +29,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import ast  # noqa: E402
 import logging as pylogging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -33,8 +45,18 @@ BAD_COMMAND = (flags.Error, AttributeError, KeyError, TypeError, ValueError)
 
 
 def _one_line(err: BaseException) -> str:
-    text = str(err).strip("'\"")  # a KeyError's message is a quoted str
-    return " ".join(text.split())
+    """The error's message as one sentence, without Python's string quoting."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    text = str(text)
+    # A KeyError's str() is the repr of its message, also when another error
+    # (absl's flag errors) wraps it: undo the quoting.
+    while len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        try:
+            text = str(ast.literal_eval(text))
+        except (ValueError, SyntaxError):
+            break
+    text = " ".join(text.split())
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 FLAGS = flags.FLAGS
@@ -75,15 +97,28 @@ def main(argv: list[str]) -> None:
     if FLAGS.distributed:
         jax.distributed.initialize()
     config = FLAGS.config
+    run = {
+        "train": train.train_and_evaluate,
+        "sample": train.sample_from_workdir,
+        "eval": train.eval_from_workdir,
+    }
     try:
         train.check_config(config)  # before any data or file is touched
-        train.train_and_evaluate(config, FLAGS.workdir)
+        run[config.mode](config, FLAGS.workdir)
+    except train.Interrupted as stop:
+        print(stop, flush=True)
+        sys.exit(128 + stop.signum)
     except (train.ConfigError, input_pipeline.DataError) as err:
         sys.exit(f"error: {_one_line(err)}")
     except OSError as err:
-        sys.exit(f"error: cannot write to the workdir {err.filename or FLAGS.workdir}")
+        sys.exit(f"error: cannot write to the workdir {err.filename or FLAGS.workdir}.")
+    except tsx.training.CheckpointMismatchError as err:
+        saved = Path(FLAGS.workdir).expanduser().absolute() / "config.json"
+        sys.exit(
+            f"error: {_one_line(err)} Its configuration is in {saved}."
+        )
     except tsx.training.CheckpointError as err:
-        sys.exit(f"error: {_one_line(err)}; use a new --workdir to start afresh")
+        sys.exit(f"error: {_one_line(err)} Use a new --workdir to start afresh.")
 
 
 if __name__ == "__main__":

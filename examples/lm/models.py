@@ -8,6 +8,13 @@ Every kernel and embedding names its axes (``nn.with_logical_partitioning``:
 ``embed`` for the model width, ``hidden``, ``vocab``, ``context``, ``layers``);
 the training loop maps these names to mesh axes, e.g. ``embed`` to ``data``
 for parameters split over the data-parallel devices (FSDP).
+
+``decode=True`` builds the same model (the same params) for sampling with a
+key/value cache (the ``"cache"`` collection): each call takes the next
+tokens, attends to every cached position and appends its own keys and
+values, so each new byte costs one position's work instead of a window's.
+``dtype`` is the compute dtype (``bfloat16`` for mixed precision); params
+stay float32 and the logits come back in float32.
 """
 
 import flax.linen as nn
@@ -15,9 +22,9 @@ import jax
 import jax.numpy as jnp
 
 
-def _dense(features: int, axes: tuple[str, str], name: str) -> nn.Dense:
+def _dense(features: int, axes: tuple[str, str], name: str, dtype) -> nn.Dense:
     init = nn.with_logical_partitioning(nn.linear.default_kernel_init, axes)
-    return nn.Dense(features, use_bias=False, kernel_init=init, name=name)
+    return nn.Dense(features, use_bias=False, kernel_init=init, dtype=dtype, name=name)
 
 
 class Block(nn.Module):
@@ -25,21 +32,42 @@ class Block(nn.Module):
 
     width: int
     heads: int
+    context: int = 128
+    decode: bool = False
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, _: None = None) -> tuple[jax.Array, None]:
         b, t, d = x.shape
-        h = nn.LayerNorm(name="attn_norm")(x)
-        qkv = _dense(3 * d, ("embed", "hidden"), "qkv")(h)
+        h = nn.LayerNorm(dtype=self.dtype, name="attn_norm")(x)
+        qkv = _dense(3 * d, ("embed", "hidden"), "qkv", self.dtype)(h)
         q, k, v = jnp.split(qkv.reshape(b, t, 3 * self.heads, d // self.heads), 3, 2)
+        if self.decode:
+            k, v, causal = self._cached(k, v)
+        else:
+            causal = jnp.tril(jnp.ones((t, t), bool))
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(d // self.heads)
-        causal = jnp.tril(jnp.ones((t, t), bool))
-        weights = jax.nn.softmax(jnp.where(causal, scores, -1e9), axis=-1)
+        scores = jnp.where(causal, scores.astype(jnp.float32), -1e9)
+        weights = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
         y = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
-        x = x + _dense(d, ("hidden", "embed"), "proj")(y)
-        h = nn.LayerNorm(name="mlp_norm")(x)
-        h = nn.gelu(_dense(4 * d, ("embed", "hidden"), "up")(h))
-        return x + _dense(d, ("hidden", "embed"), "down")(h), None
+        x = x + _dense(d, ("hidden", "embed"), "proj", self.dtype)(y)
+        h = nn.LayerNorm(dtype=self.dtype, name="mlp_norm")(x)
+        h = nn.gelu(_dense(4 * d, ("embed", "hidden"), "up", self.dtype)(h))
+        return x + _dense(d, ("hidden", "embed"), "down", self.dtype)(h), None
+
+    def _cached(self, k: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
+        """Keys and values of every cached position, and which each query sees."""
+        b, t, heads, dh = k.shape
+        shape = (b, self.context, heads, dh)
+        keys = self.variable("cache", "keys", jnp.zeros, shape, k.dtype)
+        values = self.variable("cache", "values", jnp.zeros, shape, v.dtype)
+        index = self.variable("cache", "index", lambda: jnp.zeros([], jnp.int32))
+        i = index.value
+        keys.value = jax.lax.dynamic_update_slice(keys.value, k, (0, i, 0, 0))
+        values.value = jax.lax.dynamic_update_slice(values.value, v, (0, i, 0, 0))
+        index.value = i + t
+        causal = jnp.arange(self.context)[None, :] <= (i + jnp.arange(t))[:, None]
+        return keys.value, values.value, causal
 
 
 class Transformer(nn.Module):
@@ -58,12 +86,15 @@ class Transformer(nn.Module):
     context: int = 128
     tied: bool = True
     scan: bool = True
+    decode: bool = False
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, tokens: jax.Array) -> jax.Array:
         embed = nn.Embed(
             self.vocab,
             self.width,
+            dtype=self.dtype,
             embedding_init=nn.with_logical_partitioning(
                 nn.linear.default_embed_init, ("vocab", "embed")
             ),
@@ -76,23 +107,32 @@ class Transformer(nn.Module):
             ),
             (self.context, self.width),
         )
-        x = embed(tokens) + pos[: tokens.shape[1]]
+        t = tokens.shape[1]
+        if self.decode:  # the positions after those already cached
+            start = self.variable("cache", "start", lambda: jnp.zeros([], jnp.int32))
+            positions = start.value + jnp.arange(t)
+            start.value = start.value + t
+        else:
+            positions = jnp.arange(t)
+        x = embed(tokens) + jnp.take(pos, positions, axis=0).astype(self.dtype)
+        block = dict(context=self.context, decode=self.decode, dtype=self.dtype)
         if self.scan:
             layers = nn.scan(
                 Block,
-                variable_axes={"params": 0},
+                variable_axes={"params": 0, "cache": 0},
                 split_rngs={"params": True},
                 length=self.layers,
                 metadata_params={nn.PARTITION_NAME: "layers"},
             )
-            x, _ = layers(self.width, self.heads, name="layers")(x, None)
+            x, _ = layers(self.width, self.heads, **block, name="layers")(x, None)
         else:
             for i in range(self.layers):
-                x, _ = Block(self.width, self.heads, name=f"layer_{i}")(x)
-        x = nn.LayerNorm(name="final_norm")(x)
+                x, _ = Block(self.width, self.heads, **block, name=f"layer_{i}")(x)
+        x = nn.LayerNorm(dtype=self.dtype, name="final_norm")(x)
         if self.tied:
-            return embed.attend(x)
-        return _dense(self.vocab, ("embed", "vocab"), "head")(x)
+            return embed.attend(x).astype(jnp.float32)
+        head = _dense(self.vocab, ("embed", "vocab"), "head", self.dtype)
+        return head(x).astype(jnp.float32)
 
 
 def unscanned(params: dict, layers: int) -> dict:

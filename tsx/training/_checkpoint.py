@@ -376,8 +376,9 @@ class CheckpointManager:
             try:
                 state = self._restore_step(candidate, target)
             except CheckpointCorruptError as err:
+                reason = str(err).rstrip(".")
                 warnings.warn(
-                    f"{err} Trying an earlier step; this one is moved to "
+                    f"{reason}. Trying an earlier step; this one is moved to "
                     f"{self.directory / 'corrupt'}.",
                     stacklevel=2,
                 )

@@ -8,5 +8,6 @@ def get_config():
     config.width, config.layers, config.heads, config.context = 32, 2, 2, 32
     config.batch_size, config.num_steps, config.warmup_steps = 16, 40, 4
     config.eval_every_steps, config.eval_batches, config.log_every_steps = 20, 2, 5
+    config.checkpoint_every_steps = 20
     config.sample_chars = 20
     return config
