@@ -107,6 +107,9 @@ def main(argv: list[str]) -> None:
     tf.config.experimental.set_visible_devices([], "GPU")
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except train.Interrupted as stop:
+        print(stop, flush=True)
+        sys.exit(128 + stop.signum)
     except (train.ConfigError, input_pipeline.DataError) as err:
         sys.exit(f"error: {_one_line(err)}")
     except OSError as err:

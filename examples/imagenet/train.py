@@ -436,8 +436,17 @@ def _global_batches(
 # Preemption.
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped training after ``step``, which was saved."""
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step, self.signum = step, signum
+        super().__init__(f"interrupted at step {step}; rerun to resume from step {step}")
+
+
 class _Preemption:
-    """Notices SIGTERM: save a checkpoint at the next step boundary and stop.
+    """Notices SIGTERM and SIGINT: save a checkpoint at the next step boundary
+    and stop.
 
     With several hosts JAX's preemption service (started by
     ``jax.distributed.initialize``) receives the signal on any host and Orbax
@@ -449,30 +458,34 @@ class _Preemption:
         self._checkpoints = checkpoints
         self._multihost = jax.process_count() > 1
         self._requested = False
-        self._previous: Any = None
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Self:
-        if not self._multihost:
-            try:
-                self._previous = signal.signal(signal.SIGTERM, self._handle)
-            except ValueError:  # not the main thread: no handler possible
-                logging.warning("Not in the main thread: SIGTERM is not watched.")
+        try:
+            self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._handle)
+            if not self._multihost:
+                self._previous[signal.SIGTERM] = signal.signal(
+                    signal.SIGTERM, self._handle
+                )
+        except ValueError:  # not the main thread: no handler possible
+            logging.warning("Not in the main thread: SIGINT/SIGTERM are not watched.")
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        del signum, frame
-        logging.warning("SIGTERM: saving a checkpoint after this step, then stopping.")
-        self._requested = True
+        del frame
+        self._requested, self.signum = True, signum
 
     def reached(self, step: int) -> bool:
         """Whether to save and stop after ``step`` (call it at every step)."""
-        if self._multihost:
-            return self._checkpoints.reached_preemption(step)
+        if self._multihost and self._checkpoints.reached_preemption(step):
+            self.signum = self.signum or signal.SIGTERM
+            return True
         return self._requested
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 # --------------------------------------------------------------------------
@@ -587,6 +600,12 @@ def train_and_evaluate(
                 state.params, include_stats="sharding", jax_logging_process=0
             )
             writer.write_hparams(config.to_dict())
+            if jax.process_index() == 0:
+                (workdir_path / "config.json").write_text(
+                    config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
+                )
+            logging.info("Configuration (in %s):\n%s", workdir_path / "config.json",
+                         config)
 
         # steps_per_sec (times batch_size: images/s) and the time spent in eval.
         report_progress = periodic_actions.ReportProgress(
@@ -634,9 +653,9 @@ def train_and_evaluate(
 
                 preempted = preemption.reached(step)
                 checkpoints.save(step, state, force=last or preempted)
-                if preempted:
-                    logging.warning("Preempted: stopped at step %d (saved).", step)
-                    break
+                if preempted and not last:
+                    checkpoints.wait_until_finished()
+                    raise Interrupted(step, preemption.signum or signal.SIGTERM)
         checkpoints.wait_until_finished()
     finally:
         if train_batches is not None:

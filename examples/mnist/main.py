@@ -74,6 +74,9 @@ def main(argv: list[str]) -> None:
     try:
         train.check_config(config)  # before any data or file is touched
         state, history = train.train_and_evaluate(config, str(workdir))
+    except train.Interrupted as stop:
+        print(stop, flush=True)
+        sys.exit(128 + stop.signum)
     except (train.ConfigError, input_pipeline.DataError) as err:
         sys.exit(f"error: {_one_line(err)}")
     except OSError as err:

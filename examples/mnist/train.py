@@ -7,6 +7,7 @@ rerun in the same workdir resumes.
 """
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -151,8 +152,48 @@ def _check_writable(workdir: Path) -> None:
         raise PermissionError(13, "not a writable folder", str(existing))
 
 
-def train_epoch(state, split, config, epoch: int, learning_rate, writer, progress):
-    """One pass over the shuffled training set; returns the state and metrics."""
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped training at ``step``; ``saved`` resumes."""
+
+    def __init__(self, step: int, saved: int, signum: int) -> None:
+        self.step, self.saved, self.signum = step, saved, signum
+        super().__init__(
+            f"interrupted at step {step}; rerun to resume from step {saved} "
+            "(the last completed epoch)"
+        )
+
+
+class _Signals:
+    """Notes SIGINT and SIGTERM so that the loop stops between steps."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Signals":
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._old[signum] = signal.signal(signum, self._note)
+        except ValueError:  # not the main thread: signals stay as they are
+            pass
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)
+
+
+def train_epoch(
+    state, split, config, epoch: int, learning_rate, writer, progress, signals=None
+):
+    """One pass over the shuffled training set; returns the state and metrics.
+
+    Stops after the step at which ``signals`` noted SIGINT or SIGTERM,
+    raising :class:`Interrupted`.
+    """
     epoch_metrics = Metrics.empty()
     batches = input_pipeline.train_batches(split, config.batch_size, config.seed, epoch)
     steps_per_epoch = len(split[1]) // config.batch_size
@@ -165,6 +206,8 @@ def train_epoch(state, split, config, epoch: int, learning_rate, writer, progres
             lr = learning_rate(step - 1) if callable(learning_rate) else learning_rate
             loss = step_metrics.compute()["loss"]
             writer.write_scalars(step, {"train_step_loss": loss, "learning_rate": lr})
+        if signals is not None and signals.received:
+            raise Interrupted(step, (epoch - 1) * steps_per_epoch, signals.received)
     scores = {f"train_{k}": float(v) for k, v in epoch_metrics.compute().items()}
     return state, step, scores
 
@@ -187,14 +230,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     writer = metric_writers.create_default_writer(
         workdir, just_logging=jax.process_index() > 0
     )
-    with tsx.training.CheckpointManager(
-        workdir / "checkpoints", max_to_keep=config.max_checkpoints_to_keep
-    ) as checkpoints:  # leaving the block, even by an error, finishes saving
+    with (
+        tsx.training.CheckpointManager(
+            workdir / "checkpoints", max_to_keep=config.max_checkpoints_to_keep
+        ) as checkpoints,  # leaving the block, even by an error, finishes saving
+        _Signals() as signals,
+    ):
         if checkpoints.latest_step() is not None:
             state = checkpoints.restore(state)  # the newest step that verifies
             logging.info("Resumed at step %d.", state.step)
         else:
             writer.write_hparams(config.to_dict())
+            if jax.process_index() == 0:
+                (workdir / "config.json").write_text(
+                    config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
+                )
+            logging.info("Configuration (in %s):\n%s", workdir / "config.json", config)
         progress = periodic_actions.ReportProgress(
             num_train_steps=config.num_epochs * steps_per_epoch,
             writer=writer,
@@ -206,7 +257,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             int(state.step) // steps_per_epoch + 1, config.num_epochs + 1
         ):
             state, step, record = train_epoch(
-                state, data["train"], config, epoch, learning_rate, writer, progress
+                state,
+                data["train"],
+                config,
+                epoch,
+                learning_rate,
+                writer,
+                progress,
+                signals,
             )
             with progress.timed("eval"):
                 record |= evaluate(state, data["test"], config.eval_batch_size)

@@ -101,6 +101,8 @@ def eight_devices(out):
     result = {"device_count": jax.device_count()}
     with tfds.testing.mock_data(num_examples=NUM_EXAMPLES):
         full, full_history = train.train_and_evaluate(config(), str(out / "full"))
+        saved = json.loads((out / "full" / "config.json").read_text())
+        result["saved_config_num_train_steps"] = saved.get("num_train_steps")
         result["full_workdir_losses"] = _scalars(out / "full", "train_loss")
         result["full_history"] = full_history
         result["event_tags"] = _event_tags(out / "full")
@@ -125,11 +127,13 @@ def eight_devices(out):
                 yield batch
 
         input_pipeline.TfdsInput.train_batches = train_batches_then_sigterm
-        stopped, stopped_history = train.train_and_evaluate(
-            config(), str(out / "resumed")
-        )
+        try:
+            train.train_and_evaluate(config(), str(out / "resumed"))
+            raise AssertionError("SIGTERM did not stop the run")
+        except train.Interrupted as stop:
+            result["stopped_step"] = stop.step
+            result["interrupted_line"] = str(stop)
         input_pipeline.TfdsInput.train_batches = original
-        result["stopped_step"] = int(stopped.step)
         result["checkpoints_after_sigterm"] = sorted(
             p.name for p in (out / "resumed" / "checkpoints").iterdir()
         )

@@ -286,10 +286,15 @@ def test_eight_devices_train_evaluate_and_resume_after_sigterm(tmp_path):
     assert specs["BasicBlock_7/BatchNorm_1/scale"] == "P()"
     assert "P(None, None, 'data', None)" in r["opt_state_specs"]
 
+    # The configuration the run started with is in its workdir.
+    assert r["saved_config_num_train_steps"] == 6
     # SIGTERM made the run save and stop early; rerunning resumed from that
     # checkpoint and ended bit for bit where the uninterrupted run did.
     stopped = r["stopped_step"]
     assert 0 < stopped < 6 and r["checkpoints_after_sigterm"] == [str(stopped)]
+    assert r["interrupted_line"] == (
+        f"interrupted at step {stopped}; rerun to resume from step {stopped}"
+    )
     resumed_train = [h for h in r["resumed_history"] if "train_loss" in h]
     assert [h["step"] for h in resumed_train] == list(range(stopped + 1, 7))
     assert [h["train_loss"] for h in resumed_train] == [

@@ -1,6 +1,8 @@
 """The MNIST example: learning on real data, logs, checkpoints, resume, errors."""
 
+import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -330,3 +332,31 @@ def test_killed_runs_resume_bit_for_bit(tmp_path, mnist_5k_dir, small_config):
             with tsx.training.CheckpointManager(tmp_path / run / "checkpoints") as m:
                 restored.append(m.restore(target, step=3))
     assert _equal(*restored)
+
+
+def test_sigint_stops_between_steps_and_a_rerun_resumes(
+    small_config, tmp_path, monkeypatch
+):
+    small_config.num_epochs = 2
+    full, _ = train.train_and_evaluate(small_config, str(tmp_path / "full"))
+    saved = json.loads((tmp_path / "full" / "config.json").read_text())
+    assert saved["num_epochs"] == 2 and saved["batch_size"] == 32
+    real_train_step = train.train_step
+    calls = []
+
+    def interrupted_at_step_25(state, batch):
+        calls.append(1)
+        if len(calls) == 25:  # in epoch 2 (20 steps per epoch)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_train_step(state, batch)
+
+    monkeypatch.setattr(train, "train_step", interrupted_at_step_25)
+    with pytest.raises(train.Interrupted) as stopped:
+        train.train_and_evaluate(small_config, str(tmp_path / "cut"))
+    assert str(stopped.value).startswith(
+        "interrupted at step 25; rerun to resume from step 20"
+    )
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.setattr(train, "train_step", real_train_step)
+    resumed, history = train.train_and_evaluate(small_config, str(tmp_path / "cut"))
+    assert [r["epoch"] for r in history] == [2] and _equal(resumed, full)
