@@ -118,6 +118,22 @@ def _intersphinx_mapping() -> dict:
 intersphinx_mapping = _intersphinx_mapping()
 intersphinx_timeout = 10
 
+# -- Nitpicky ----------------------------------------------------------------------
+# Every reference to a tsx name must resolve (tsx_docs resolves other
+# spellings). Names of other libraries link through intersphinx when it is
+# on and stay plain text when it is off (an offline build), or when their
+# inventories lack them (JAX's private type paths in signatures).
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(jax|jaxlib|numpy|flax|optax|collections|functools|pathlib)(\..*)?"),
+]
+# Return types that are private in Optax too: users read their fields, never
+# build them (a line search's info, the distribution of ``multi_normal``).
+nitpick_ignore = [
+    ("py:class", "tsx.optimizers._backtracking_linesearch.BacktrackingLinesearchInfo"),
+    ("py:class", "tsx._linear_algebra.MultiNormalDiagFromLogScale"),
+]
+
 # -- Plots (schedule gallery) ------------------------------------------------------
 plot_include_source = True
 plot_html_show_source_link = False

@@ -18,7 +18,11 @@ def _table() -> list[tuple[str, list[str]]]:
     section = text.split("## Modes", 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        # A name is written `tsx.x` or, linked, {py:obj}`tsx.x`.
+        cells = [
+            re.sub(r"\{py:\w+\}`", "`", c.strip())
+            for c in line.strip().strip("|").split("|")
+        ]
         if len(cells) == 4 and cells[0].startswith("`tsx."):
             context = cells[0].strip("`")
             rows.append((context, re.findall(r"`(tsx\.[\w.]+)`", cells[3])))

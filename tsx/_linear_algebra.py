@@ -355,6 +355,6 @@ def multi_normal(
       log_scale: the log standard deviation, shaped like ``loc``.
 
     Returns:
-      A :class:`MultiNormalDiagFromLogScale` with ``sample`` and ``log_prob``.
+      A ``MultiNormalDiagFromLogScale`` with ``sample`` and ``log_prob``.
     """
     return MultiNormalDiagFromLogScale(loc=loc, log_scale=log_scale)

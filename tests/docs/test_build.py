@@ -1,10 +1,12 @@
 """The documentation builds with warnings as errors, and the result is complete.
 
 One ``sphinx-build -W`` into a temporary folder (offline: intersphinx off, see
-``docs/conf.py``), serial (``-j 1``) as on the 2-core CI machine. Then, on the
-built site: every page exists, the schedule gallery has one plot per figure,
-and every public name of tsx is in the API reference — documented objects in
-the ``objects.inv`` inventory, other spellings in the Aliases page's table.
+``docs/conf.py``), serial (``-j 1``) as on the 2-core CI machine; the
+configuration is nitpicky, so every cross-reference to a tsx name must
+resolve. Then, on the built site: every page exists, the schedule gallery has
+one plot per figure, every public name of tsx is in the API reference —
+documented objects in the ``objects.inv`` inventory, other spellings in the
+Aliases page's table — and the pages link the names they mention.
 """
 
 from __future__ import annotations
@@ -106,3 +108,27 @@ def test_pages_load_no_script_or_style_from_the_network(site):
     assert "_static/mathjax/tex-chtml.js" in math_page
     assert (site / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
     assert any((site / "_static" / "mathjax" / "output").rglob("*.woff"))
+
+
+MENTION = re.compile(r"(?<![}\w`])`(tsx\.[A-Za-z_][\w.]*)`(?!`)")
+
+
+def test_public_names_in_the_prose_are_links(site):
+    # The build is nitpicky (every link resolves); here: no page writes a
+    # documented name as bare code where it could link to its entry.
+    with open(site / "objects.inv", "rb") as f:
+        inventory = InventoryFile.load(f, "", os.path.join)
+    linkable = {n for k, e in inventory.items() if k.startswith("py:") for n in e}
+    unlinked = []
+    for page in pages():
+        fenced = False
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            if not fenced:
+                unlinked += [
+                    f"{page.relative_to(DOCS)}:{number}: {name}"
+                    for name in MENTION.findall(line)
+                    if name in linkable
+                ]
+    assert not unlinked, "write {py:obj}`name`: " + ", ".join(unlinked)

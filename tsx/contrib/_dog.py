@@ -72,7 +72,7 @@ _INIT_STEP = Kind(
 
 
 class DoGState(NamedTuple):
-    """State of :func:`scale_by_dog`.
+    """State of ``scale_by_dog``.
 
     Attributes:
       is_init_step: True until the first update (bool scalar).
@@ -88,7 +88,7 @@ class DoGState(NamedTuple):
 
 
 class DoWGState(NamedTuple):
-    """State of :func:`scale_by_dowg`.
+    """State of ``scale_by_dowg``.
 
     Attributes:
       init_params: the initial parameters :math:`x_0`.

@@ -340,7 +340,7 @@ def scale_by_muon(
         (both bias-corrected) instead of ``m_hat``.
       adaptive: multiply the orthogonal factor ``O`` by ``<M, O>`` (the dual
         norm of the momentum, arXiv:2409.20325).
-      preconditioning: see :func:`orthogonalize_via_newton_schulz`.
+      preconditioning: see ``orthogonalize_via_newton_schulz``.
       weight_dimension_numbers: a tree of :class:`MuonDimensionNumbers` (with
         :class:`~tsx.MaskedNode` for skipped leaves) or a function of the
         updates returning one. ``None``: every leaf is a matrix (tsx also
@@ -457,7 +457,7 @@ def muon(
     :math:`X \leftarrow aX + b(XX^\top)X + c(XX^\top)^2X` from
     :math:`X_0 = \tilde M / (\lVert \tilde M \rVert_F + \epsilon)`, approximating
     the orthogonal factor of :math:`\tilde M`, and
-    :math:`s = \sqrt{\max(1, \text{fan\_out} / \text{fan\_in})}`. Other
+    :math:`s = \sqrt{\max(1, \mathrm{fan}_\mathrm{out} / \mathrm{fan}_\mathrm{in})}`. Other
     parameters get AdamW with ``adam_b1``, ``adam_b2``, ``eps``,
     ``adam_eps_root`` and ``adam_weight_decay``.
 
@@ -495,7 +495,7 @@ def muon(
       muon_weight_dimension_numbers: Optax's name of
         ``weight_dimension_numbers`` (give one of the two).
       consistent_rms: if set (>= 0), replace :math:`s` by a scale that gives
-        every update this RMS (see :func:`scale_by_shape`). Default None.
+        every update this RMS (see ``scale_by_shape``). Default None.
       nu_dtype: dtype of AdamW's second moment (tsx addition); None
         (default): the parameters'.
       weight_dimension_numbers: which dimensions form each matrix: a tree of

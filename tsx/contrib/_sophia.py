@@ -71,7 +71,7 @@ class HutchinsonState(NamedTuple):
 
 
 class SophiaState(NamedTuple):
-    """State of :func:`scale_by_sophia`.
+    """State of ``scale_by_sophia``.
 
     Attributes:
       count: steps taken (int32).

@@ -111,7 +111,7 @@ class QuantizedArray:
 
     @property
     def nbytes(self) -> int:
-        """Bytes stored: codes and scales."""
+        """The bytes stored, codes and scales together."""
         arrays = [x for x in (self.codes, self.scales) if x is not None]
         return sum(int(x.size) * x.dtype.itemsize for x in arrays)
 

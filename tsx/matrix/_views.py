@@ -77,8 +77,11 @@ class BlockLayout(NamedTuple):
     Attributes:
       shape: the leaf's shape.
       dim_nums: its dimension numbers (or None).
-      batch, rows, cols: its matrix view.
-      block_rows, block_cols: the tile (``min(rows, block_size)``, ...).
+      batch: the number of matrices in its matrix view.
+      rows: their rows.
+      cols: their columns.
+      block_rows: the tile's rows, ``min(rows, block_size)``.
+      block_cols: the tile's columns, ``min(cols, block_size)``.
     """
 
     shape: tuple[int, ...]

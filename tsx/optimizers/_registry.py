@@ -257,9 +257,9 @@ def get(name: str, **hyperparameters: Any) -> GradientTransformation:
     Raises:
       ValueError: unknown ``name`` (the message suggests close names), or a
         hyperparameter out of range (the optimizer's own message).
-      OptimizerArgumentError: (a ``TypeError`` and a ``ValueError``) an
-        unknown or missing hyperparameter; the message lists the accepted
-        ones.
+      TypeError: an unknown or missing hyperparameter; the message lists
+        the accepted ones (an ``OptimizerArgumentError``, which is also a
+        ``ValueError``).
 
     Example:
       >>> import tsx
