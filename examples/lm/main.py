@@ -59,6 +59,22 @@ def _one_line(err: BaseException) -> str:
     return text if text.endswith((".", "?", "!")) else text + "."
 
 
+def _config_fields() -> str:
+    """``--config.<field>`` for every field of the default config, with its value."""
+    from examples.lm.configs import default
+
+    def lines(config, prefix):
+        for key, value in sorted(config.items()):
+            if hasattr(value, "items"):
+                yield from lines(value, f"{prefix}{key}.")
+            else:
+                yield f"  --config.{prefix}{key}  (default: {value!r})"
+
+    return "\n".join(lines(default.get_config(), ""))
+
+
+__doc__ += "\nConfig fields (examples/lm/configs/default.py):\n\n" + _config_fields()
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Folder for checkpoints and TensorBoard logs.")
 flags.DEFINE_bool("distributed", False, "Join the other hosts (jax.distributed).")
