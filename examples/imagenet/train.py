@@ -441,7 +441,9 @@ class Interrupted(Exception):
 
     def __init__(self, step: int, signum: int) -> None:
         self.step, self.signum = step, signum
-        super().__init__(f"interrupted at step {step}; rerun to resume from step {step}")
+        super().__init__(
+            f"interrupted at step {step}; rerun to resume from step {step}"
+        )
 
 
 class _Preemption:
@@ -604,8 +606,9 @@ def train_and_evaluate(
                 (workdir_path / "config.json").write_text(
                     config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
                 )
-            logging.info("Configuration (in %s):\n%s", workdir_path / "config.json",
-                         config)
+            logging.info(
+                "Configuration (in %s):\n%s", workdir_path / "config.json", config
+            )
 
         # steps_per_sec (times batch_size: images/s) and the time spent in eval.
         report_progress = periodic_actions.ReportProgress(

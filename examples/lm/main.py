@@ -130,9 +130,7 @@ def main(argv: list[str]) -> None:
         sys.exit(f"error: cannot write to the workdir {err.filename or FLAGS.workdir}.")
     except tsx.training.CheckpointMismatchError as err:
         saved = Path(FLAGS.workdir).expanduser().absolute() / "config.json"
-        sys.exit(
-            f"error: {_one_line(err)} Its configuration is in {saved}."
-        )
+        sys.exit(f"error: {_one_line(err)} Its configuration is in {saved}.")
     except tsx.training.CheckpointError as err:
         sys.exit(f"error: {_one_line(err)} Use a new --workdir to start afresh.")
 

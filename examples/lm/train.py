@@ -25,7 +25,6 @@ decoding with a key/value cache; ``--config.mode=eval`` measures the whole
 validation text: nats and bits per byte, perplexity.
 """
 
-import json
 import math
 import signal
 import time
@@ -161,7 +160,9 @@ def _check_optimizer_kwargs(config: ml_collections.ConfigDict) -> None:
     accepted = inspect.signature(tsx.optimizers.registry()[name].factory).parameters
     for key in optimizer_kwargs(config):
         if key not in accepted:
-            takes = sorted(k for k, v in config.optimizer_kwargs.items() if k in accepted)
+            takes = sorted(
+                k for k, v in config.optimizer_kwargs.items() if k in accepted
+            )
             raise ValueError(
                 f"config.optimizer_kwargs.{key} is not an argument of "
                 f"config.optimizer={config.optimizer!r}; it takes {', '.join(takes)}"
@@ -209,8 +210,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         if config.step is not None:
             v.check("config", "step", config.step, v.integer(0))
         if config.sample_temperature is not None:
-            v.check("config", "sample_temperature", config.sample_temperature,
-                    v.NON_NEGATIVE)
+            v.check(
+                "config",
+                "sample_temperature",
+                config.sample_temperature,
+                v.NON_NEGATIVE,
+            )
         if config.warmup_steps >= config.num_steps:
             raise ValueError(
                 f"config.warmup_steps={config.warmup_steps} leaves no step after the "
@@ -312,8 +317,9 @@ def generate(
     """
     model = create_model(config, decode=True)
     ctx = config.context
-    history = np.tile(np.asarray(prompt[-(ctx - 1) :] if len(prompt) else [10]),
-                      (num_samples, 1)).astype(np.int32)
+    history = np.tile(
+        np.asarray(prompt[-(ctx - 1) :] if len(prompt) else [10]), (num_samples, 1)
+    ).astype(np.int32)
     blank = jax.eval_shape(
         lambda: model.init(jax.random.key(0), jnp.zeros((num_samples, ctx), jnp.int32))
     )["cache"]
@@ -607,8 +613,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             logging.info("Resumed at step %d.", state.step)
         else:
             writer.write_hparams(config.to_dict())
-            logging.info("Configuration (in %s):\n%s", write_config(config, workdir),
-                         config)
+            logging.info(
+                "Configuration (in %s):\n%s", write_config(config, workdir), config
+            )
         logging.info(parameter_overview.get_parameter_overview(state.params))
         n = sum(x.size for x in jax.tree.leaves(state.params))
         logging.info(

@@ -20,8 +20,12 @@ from flax import nnx
 
 import tsx
 
-REQUIRED = {"learning_rate": 1e-2, "l2_norm_clip": 1.0, "noise_multiplier": 0.5,
-            "seed": 0}
+REQUIRED = {
+    "learning_rate": 1e-2,
+    "l2_norm_clip": 1.0,
+    "noise_multiplier": 0.5,
+    "seed": 0,
+}
 X = jax.random.normal(jax.random.key(1), (8, 16))
 Y = jax.random.normal(jax.random.key(2), (8, 8))
 
@@ -68,9 +72,9 @@ def _nnx_and_dict_params(make_tx, name="", steps=2):
         model = nnx.merge(graphdef, state)
         optimizer = nnx.Optimizer(model, make_tx(), wrt=nnx.Param)
         for _ in range(steps):
-            value, grads = nnx.value_and_grad(
-                lambda m: jnp.mean((m(X) - Y) ** 2)
-            )(model)
+            value, grads = nnx.value_and_grad(lambda m: jnp.mean((m(X) - Y) ** 2))(
+                model
+            )
             pure = nnx.as_pure(grads)
             optimizer.update(
                 model, _per_example(name, grads), **_extra_args(name, value, pure)
@@ -138,9 +142,7 @@ WRAPPERS = {
         tsx.masked(tsx.add_decayed_weights(0.1), _is_matrix), tsx.adam(1e-2)
     ),
     "MultiSteps": lambda: tsx.MultiSteps(tsx.adam(1e-2), every_k_schedule=2),
-    "inject_hyperparams": lambda: tsx.inject_hyperparams(tsx.adamw)(
-        learning_rate=1e-2
-    ),
+    "inject_hyperparams": lambda: tsx.inject_hyperparams(tsx.adamw)(learning_rate=1e-2),
     "apply_if_finite": lambda: tsx.apply_if_finite(tsx.adam(1e-2), 3),
 }
 

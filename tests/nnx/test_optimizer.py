@@ -114,7 +114,7 @@ def test_extra_update_arguments_reach_the_optimizer():
     params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     tx = tsx.polyak_sgd(max_learning_rate=1.0)
     optimizer = tsx.nnx.Optimizer(model, tx, wrt=nnx.Param)
-    (x, y), = _batches(1)
+    ((x, y),) = _batches(1)
     loss, grads = nnx.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
     optimizer.update(model, grads, value=loss)
     g = jax.grad(_loss)(params, x, y)
@@ -223,7 +223,8 @@ with jax.set_mesh(mesh):
     layer = nnx.Linear(16, 64, rngs=nnx.Rngs(0))
     layer.kernel.set_value(
         jax.device_put(layer.kernel[...], NamedSharding(mesh, P(None, "data"))))
-    layer.bias.set_value(jax.device_put(layer.bias[...], NamedSharding(mesh, P("data"))))
+    layer.bias.set_value(
+        jax.device_put(layer.bias[...], NamedSharding(mesh, P("data"))))
 params = nnx.state(layer, nnx.Param)
 tx = tsx.contrib.muon(1e-2)
 expected = jax.tree.leaves(tsx.sharding.state_shardings(tx, params))

@@ -457,8 +457,8 @@ def muon(
     :math:`X \leftarrow aX + b(XX^\top)X + c(XX^\top)^2X` from
     :math:`X_0 = \tilde M / (\lVert \tilde M \rVert_F + \epsilon)`, approximating
     the orthogonal factor of :math:`\tilde M`, and
-    :math:`s = \sqrt{\max(1, \mathrm{fan}_\mathrm{out} / \mathrm{fan}_\mathrm{in})}`. Other
-    parameters get AdamW with ``adam_b1``, ``adam_b2``, ``eps``,
+    :math:`s = \sqrt{\max(1, \mathrm{fan}_\mathrm{out} / \mathrm{fan}_\mathrm{in})}`.
+    Other parameters get AdamW with ``adam_b1``, ``adam_b2``, ``eps``,
     ``adam_eps_root`` and ``adam_weight_decay``.
 
     Inside :func:`tsx.sharding.distribute_matrix_work` (which

@@ -26,7 +26,6 @@ the equivalent Linen params follow the same numbers. ``step`` counts applied
 optimizer updates (as the TrainState's), not calls.
 """
 
-
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -175,7 +174,9 @@ class Optimizer(nnx.Optimizer):
             **nnx.as_pure(dict(self.features)),
         )
 
-    def update(self, model: Any, grads: Any, /, **extra_args: Any) -> None:  # type: ignore[override]
+    def update(  # type: ignore[override]
+        self, model: Any, grads: Any, /, **extra_args: Any
+    ) -> None:
         """One call of the pipeline: accumulate, guard, step, EMA, telemetry.
 
         Args:
