@@ -241,11 +241,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             logging.info("Resumed at step %d.", state.step)
         else:
             writer.write_hparams(config.to_dict())
-            if jax.process_index() == 0:
+            if jax.process_index() == 0:  # the console stays at a line per epoch
                 (workdir / "config.json").write_text(
                     config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
                 )
-            logging.info("Configuration (in %s):\n%s", workdir / "config.json", config)
         progress = periodic_actions.ReportProgress(
             num_train_steps=config.num_epochs * steps_per_epoch,
             writer=writer,
