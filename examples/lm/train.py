@@ -25,6 +25,7 @@ decoding with a key/value cache; ``--config.mode=eval`` measures the whole
 validation text: nats and bits per byte, perplexity.
 """
 
+import inspect
 import math
 import signal
 import time
@@ -58,12 +59,13 @@ class ConfigError(ValueError):
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM stopped training after ``step``, saved as ``saved``."""
+    """SIGINT or SIGTERM stopped training after ``step``, which was saved."""
 
-    def __init__(self, step: int, saved: int | None, signum: int) -> None:
-        self.step, self.saved, self.signum = step, saved, signum
-        resume = "from the start" if saved is None else f"from step {saved}"
-        super().__init__(f"interrupted at step {step}; rerun to resume {resume}")
+    def __init__(self, step: int, signum: int) -> None:
+        self.step, self.signum = step, signum
+        super().__init__(
+            f"interrupted at step {step}; rerun to resume from step {step}"
+        )
 
 
 @flax.struct.dataclass
@@ -154,8 +156,6 @@ def create_optimizer(config: ml_collections.ConfigDict):
 
 
 def _check_optimizer_kwargs(config: ml_collections.ConfigDict) -> None:
-    import inspect
-
     name = OPTIMIZERS[config.optimizer]
     accepted = inspect.signature(tsx.optimizers.registry()[name].factory).parameters
     for key in optimizer_kwargs(config):
@@ -338,8 +338,9 @@ def generate(
         logits, out = model.apply(
             {"params": params, "cache": cache}, token[:, None], mutable=["cache"]
         )
-        return logits[:, -1], out["cache"], pick(logits[:, -1], key)
+        return out["cache"], pick(logits[:, -1], key)
 
+    @jax.jit
     def pick(logits, key):
         if temperature == 0:
             return jnp.argmax(logits, axis=-1).astype(jnp.int32)
@@ -350,7 +351,7 @@ def generate(
     logits, cache = feed(params, jnp.asarray(history))
     used = history.shape[1]
     key, sub = jax.random.split(key)
-    token = jax.jit(pick)(logits, sub)
+    token = pick(logits, sub)
     out = []
     for _ in range(length):
         out.append(np.asarray(token))
@@ -358,9 +359,9 @@ def generate(
         if used == ctx:  # full: start again from the last half of the text
             recent = np.concatenate([history, np.stack(out, 1)], axis=1)[:, -ctx // 2 :]
             logits, cache = feed(params, jnp.asarray(recent))
-            token, used = jax.jit(pick)(logits, sub), recent.shape[1]
+            token, used = pick(logits, sub), recent.shape[1]
         else:
-            logits, cache, token = step(params, cache, token, sub)
+            cache, token = step(params, cache, token, sub)
             used += 1
     new = np.stack(out, 1) if out else np.zeros((num_samples, 0), np.int32)
     return [bytes(row.tolist()).decode("utf-8", errors="replace") for row in new]
@@ -412,15 +413,12 @@ def evaluate_text(apply_fn, params, text: np.ndarray, config) -> dict[str, float
     ctx = config.context
     starts = np.arange((len(text) - 1) // ctx) * ctx
     total, count = 0.0, 0
-    step = jax.jit(
-        lambda p, b: tsx.softmax_cross_entropy_with_integer_labels(
-            apply_fn({"params": p}, b[:, :-1]), b[:, 1:]
-        ).sum()
-    )
+    mean_loss = jax.jit(lambda p, b: loss_fn(p, apply_fn, b))
     for i in range(0, len(starts), config.batch_size):
         batch = input_pipeline.windows(text, starts[i : i + config.batch_size], ctx)
-        total += float(step(params, jnp.asarray(batch)))
-        count += batch.shape[0] * ctx
+        predicted = batch.shape[0] * ctx
+        total += float(mean_loss(params, jnp.asarray(batch))) * predicted
+        count += predicted
     nats = total / count
     return {
         "bytes": count,
@@ -639,7 +637,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             num_train_steps=config.num_steps, writer=writer, every_secs=60
         )
         start, tokens = time.perf_counter(), 0
-        saved = checkpoints.latest_step()
         since_log = since_eval = None  # train metrics since the last log / eval
         for step in range(int(state.step) + 1, config.num_steps + 1):
             k = config.accumulate_steps
@@ -678,11 +675,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             last = step == config.num_steps
             if step % config.checkpoint_every_steps == 0 or last or signals.received:
                 checkpoints.save(step, state, force=True)
-                saved = step
             if signals.received and not last:
                 checkpoints.wait_until_finished()
                 writer.close()
-                raise Interrupted(step, saved, signals.received)
+                raise Interrupted(step, signals.received)
     if history and config.sample_chars:
         prompt = valid_text[: config.context]
         text = sample(state, config, prompt, config.sample_chars)
