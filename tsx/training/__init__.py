@@ -4,7 +4,8 @@
   and the pieces below, each off (no leaves, no work) unless asked for.
 * :class:`GradientAccumulation` - the mean of ``k`` micro-batch gradients.
 * :class:`NonFiniteGuard` - refuses steps that would store NaN or Inf; owns
-  the :class:`DynamicLossScale` for float16 training.
+  the :class:`DynamicLossScale` for float16 training and the
+  :class:`SpikeRule` (refuse gradient-norm or loss spikes).
 * :class:`ParamsEMA` - exponential moving averages of params and batch stats.
 * :func:`value_and_grad` - loss-scaled ``jax.value_and_grad``.
 * :class:`CheckpointManager` - Orbax checkpoints with checksums, verified on
@@ -34,6 +35,7 @@ from tsx.training._ema import (
 )
 from tsx.training._loss_scale import DynamicLossScale, all_finite, value_and_grad
 from tsx.training._nonfinite import NonFiniteGuard
+from tsx.training._spikes import SpikeRule
 from tsx.training._telemetry import find_hyperparam, global_norm
 from tsx.training._train_state import NonFiniteStateError, TrainState
 
@@ -49,6 +51,7 @@ __all__ = [
     "NonFiniteGuard",
     "NonFiniteStateError",
     "ParamsEMA",
+    "SpikeRule",
     "TrainState",
     "accumulate",
     "all_finite",

@@ -62,6 +62,7 @@ from tsx.training._accumulation import AccumulateSteps, GradientAccumulation
 from tsx.training._ema import EmaWarmup, ParamsEMA
 from tsx.training._loss_scale import DynamicLossScale, value_and_grad
 from tsx.training._nonfinite import NonFiniteGuard, first_nonfinite
+from tsx.training._spikes import SpikeRule
 from tsx.training._telemetry import float32_norm, step_telemetry
 from tsx.validation import BOOL, check, check_updates_like
 
@@ -242,6 +243,7 @@ class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNam
         accumulate_steps: AccumulateSteps | None = None,
         loss_scale: DynamicLossScale | None = None,
         skip_nonfinite: bool = False,
+        skip_spikes: SpikeRule | None = None,
         telemetry: bool = False,
         zero_axis: str | None = None,
         **kwargs: Any,
@@ -264,9 +266,13 @@ class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNam
             non-finite guard, which owns the scale.
           skip_nonfinite: refuse steps whose gradient, new params or new
             optimizer state are not finite. Checking the results means
-            computing the update inside reductions before taking it: on a
-            2-core CPU, ResNet-50's AdamW step goes from 12 to 75 ms
-            (``benchmarks/README.md``), ~3% of its whole training step.
+            computing the update inside one fused reduction before taking it
+            (its cost against the unguarded step: ``benchmarks/README.md``,
+            ``feature_cost.py``).
+          skip_spikes: a :class:`~tsx.training.SpikeRule`: also refuse
+            finite steps whose gradient norm (or loss) is above the mean plus
+            ``threshold`` standard deviations of its recent values. Enables
+            the guard.
           telemetry: record each step's scalars in ``telemetry``.
           zero_axis: a mesh axis (usually the data-parallel one) to split the
             optimizer state, the EMA and the accumulated gradient over
@@ -285,7 +291,7 @@ class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNam
                 f"ema_every={ema_every!r}."
             )
         trainable, _ = _split_fp8(params)
-        guarded = skip_nonfinite or loss_scale is not None
+        guarded = skip_nonfinite or loss_scale is not None or skip_spikes is not None
         accumulation = GradientAccumulation.create(trainable, accumulate_steps)
         layout = None
         if zero_axis is not None:
@@ -300,7 +306,7 @@ class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNam
             else layout.init(tx, trainable),
             batch_stats=batch_stats,
             accumulation=accumulation,
-            guard=NonFiniteGuard.create(loss_scale) if guarded else None,
+            guard=NonFiniteGuard.create(loss_scale, skip_spikes) if guarded else None,
             ema=None
             if ema_decay is None
             else ParamsEMA.create(
@@ -335,11 +341,16 @@ class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNam
             guard, kept only if this call's gradient is finite.
           return_telemetry: deprecated; use ``create(telemetry=True)`` and read
             ``state.telemetry``. Returns ``(state, telemetry)``.
-          **kwargs: other fields to ``replace``, as in Flax.
+          **kwargs: other fields to ``replace``, as in Flax; and ``loss=``,
+            this call's loss, which a ``SpikeRule(metric="loss")`` needs
+            (a subclass field named ``loss`` is set as well).
 
         Returns:
           The new state.
         """
+        # ``loss=`` feeds the spike rule; it also sets a subclass's field.
+        is_field = any(f.name == "loss" for f in dataclasses.fields(self))
+        loss = kwargs.get("loss") if is_field else kwargs.pop("loss", None)
         grads, fp8_grads = _split_fp8(grads)
         params, fp8_params = _split_fp8(self.params)
         check_updates_like(grads, params, who=_WHO, what="gradients")
@@ -350,9 +361,12 @@ class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNam
         # 2. The guard admits the step only if what it would store is finite.
         guard, run = self.guard, due
         if guard is not None:
-            finite_in = tu.tree_all_finite(g)
             guard, run = guard.admit(
-                due, finite_in, self._proposal(g, params), (params, self.opt_state)
+                due,
+                g,
+                self._proposal(g, params),
+                (params, self.opt_state),
+                self._spike_value(g, loss),
             )
         # 3. The optimizer, when admitted.
         measure = self.telemetry is not None or return_telemetry
@@ -390,6 +404,20 @@ class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNam
             return new_state
         _warn_deprecated("apply_gradients(return_telemetry=True)", _USE_TELEMETRY)
         return new_state, scalars
+
+    def _spike_value(self, g: Any, loss: Any) -> jax.Array | None:
+        """The spike rule's scalar: the gradient's norm or ``loss``."""
+        rule = None if self.guard is None else self.guard.spikes
+        if rule is None:
+            return None
+        if rule.metric == "grad_norm":
+            return float32_norm(g)
+        if loss is None:
+            raise ValueError(
+                f"{_WHO}: SpikeRule(metric='loss') needs the loss: call "
+                "apply_gradients(grads=..., loss=loss)."
+            )
+        return jnp.asarray(loss, jnp.float32).reshape(())
 
     def _telemetry(
         self,
@@ -626,6 +654,12 @@ class TrainState(train_state.TrainState, kw_only=True, metaclass=_AcceptsFlatNam
                 else f", loss_scale(S={_show(scale.scale)}, "
                 f"good_steps={_show(scale.good_steps)})"
             )
+            rule = self.guard.spikes
+            if rule is not None:
+                shown += (
+                    f", spikes({rule.metric} > mean + {rule.threshold} std of "
+                    f"{rule.window}, refused={_show(rule.refused)})"
+                )
             parts.append(
                 f"guard(skipped_steps={_show(self.guard.skipped_steps)}{shown})"
             )

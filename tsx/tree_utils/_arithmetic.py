@@ -159,13 +159,20 @@ def tree_sum(tree: Any, associative_reduction: bool = False) -> Any:
 def tree_all_finite(tree: Any) -> jax.Array:
     """A scalar bool: True when every element of every leaf is finite.
 
-    One reduction per leaf, combined with ``&``; XLA fuses them into the
-    kernels that produce the leaves where it can. True for an empty tree.
+    Leaves of one shape (and sharding) are combined elementwise before one
+    reduction per group: XLA then computes each group's producers in a single
+    fused loop (a parameter, its new value and its optimizer moments are read
+    once), and the program grows with the number of distinct shapes, not
+    leaves. True for an empty tree.
 
     Args:
       tree: a tree of arrays (integer and boolean leaves count as finite).
     """
-    flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    groups: dict[str, list[jax.Array]] = {}
+    for x in jax.tree.leaves(tree):
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            groups.setdefault(str(jax.typeof(x)), []).append(jnp.isfinite(x))
+    flags = [jnp.all(functools.reduce(jnp.logical_and, g)) for g in groups.values()]
     return functools.reduce(jnp.logical_and, flags, jnp.asarray(True))
 
 
