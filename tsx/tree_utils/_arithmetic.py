@@ -156,14 +156,20 @@ def tree_sum(tree: Any, associative_reduction: bool = False) -> Any:
     return jax.tree.reduce(operator.add, sums, initializer=0)
 
 
+# Leaves combined per reduction: one fused loop per chunk. Larger chunks make
+# XLA:CPU's compile time explode (one fusion holding every leaf's producers),
+# smaller ones cost a kernel per leaf (``benchmarks/feature_cost.py``).
+_FINITE_CHUNK = 8
+
+
 def tree_all_finite(tree: Any) -> jax.Array:
     """A scalar bool: True when every element of every leaf is finite.
 
-    Leaves of one shape (and sharding) are combined elementwise before one
-    reduction per group: XLA then computes each group's producers in a single
-    fused loop (a parameter, its new value and its optimizer moments are read
-    once), and the program grows with the number of distinct shapes, not
-    leaves. True for an empty tree.
+    Leaves of one shape (and sharding) are combined elementwise, a few at a
+    time, before each reduction: XLA computes each chunk's producers in one
+    fused loop (a parameter, its gradient, its new value and its optimizer
+    moments are read once) with a bounded program per chunk. True for an
+    empty tree.
 
     Args:
       tree: a tree of arrays (integer and boolean leaves count as finite).
@@ -172,8 +178,22 @@ def tree_all_finite(tree: Any) -> jax.Array:
     for x in jax.tree.leaves(tree):
         if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
             groups.setdefault(str(jax.typeof(x)), []).append(jnp.isfinite(x))
-    flags = [jnp.all(functools.reduce(jnp.logical_and, g)) for g in groups.values()]
-    return functools.reduce(jnp.logical_and, flags, jnp.asarray(True))
+    flags = [
+        jnp.all(_balanced(jnp.logical_and, group[i : i + _FINITE_CHUNK]))
+        for group in groups.values()
+        for i in range(0, len(group), _FINITE_CHUNK)
+    ]
+    return _balanced(jnp.logical_and, flags) if flags else jnp.asarray(True)
+
+
+def _balanced(op: Any, xs: list[Any]) -> Any:
+    """``op`` over ``xs`` as a balanced tree (shallow programs for long lists)."""
+    while len(xs) > 1:
+        xs = [
+            op(*xs[i : i + 2]) if i + 1 < len(xs) else xs[i]
+            for i in range(0, len(xs), 2)
+        ]
+    return xs[0]
 
 
 def tree_max(tree: Any) -> jax.Array:
