@@ -15,7 +15,12 @@ from flax import nnx
 import tsx
 import tsx.nnx
 from tests.devices import run_with_cpu_devices
-from tsx.training import DynamicLossScale, NonFiniteStateError, TrainState
+from tsx.training import (
+    DynamicLossScale,
+    NonFiniteStateError,
+    SpikeRule,
+    TrainState,
+)
 
 
 class MLP(nnx.Module):
@@ -105,6 +110,32 @@ def test_loss_scale_backs_off_as_in_train_state():
     assert int(optimizer.skipped_steps) == int(state.skipped_steps) > 0
     assert float(optimizer.loss_scale.scale) == float(state.loss_scale.scale)
     assert float(optimizer.loss_scale.scale) < 2.0**126
+    _assert_trees_equal(nnx.state(model, nnx.Param), state.params)
+
+
+def test_spike_rule_on_the_loss_refuses_what_train_state_refuses():
+    rule = SpikeRule(window=4, threshold=10.0, metric="loss")
+    model = MLP(nnx.Rngs(0))
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    tx = tsx.sgd(1e-2)
+    optimizer = tsx.nnx.Optimizer(model, tx, wrt=nnx.Param, skip_spikes=rule)
+    state = TrainState.create(apply_fn=None, params=params, tx=tx, skip_spikes=rule)
+
+    @nnx.jit
+    def nnx_step(model, optimizer, x, y, boost):
+        loss, grads = nnx.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
+        optimizer.update(model, grads, loss=loss * boost)
+
+    @jax.jit
+    def linen_step(state, x, y, boost):
+        loss, grads = jax.value_and_grad(_loss)(state.params, x, y)
+        return state.apply_gradients(grads=grads, loss=loss * boost)
+
+    for i, (x, y) in enumerate(_batches(8)):
+        boost = 50.0 if i == 6 else 1.0  # the loss spikes; the gradient does not
+        nnx_step(model, optimizer, x, y, boost)
+        state = linen_step(state, x, y, boost)
+    assert int(optimizer.skipped_steps) == int(state.skipped_steps) == 1
     _assert_trees_equal(nnx.state(model, nnx.Param), state.params)
 
 

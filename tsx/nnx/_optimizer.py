@@ -13,6 +13,8 @@ argument                     feature (attribute)
 ``skip_nonfinite=True``,     steps that would store NaN/Inf are refused and
 ``loss_scale=``              counted (``skipped_steps``); the dynamic loss
                              scale (``loss_scale``, :meth:`value_and_grad`)
+``skip_spikes=``             gradient-norm or loss spikes are refused too
+                             (:class:`tsx.training.SpikeRule`)
 ``ema_decay=`` (+ warm-up,   an exponential moving average of the params
 ``ema_every=``)              (``ema_params``, :meth:`ema_model`)
 ``telemetry=True``           the last step's scalars (``telemetry``)
@@ -38,6 +40,7 @@ from tsx.training import (
     AccumulateSteps,
     DynamicLossScale,
     EmaWarmup,
+    SpikeRule,
     TrainState,
     value_and_grad,
 )
@@ -77,6 +80,9 @@ class Optimizer(nnx.Optimizer):
         optimizer state are not finite (they count in ``skipped_steps``).
       loss_scale: a :class:`tsx.training.DynamicLossScale`; enables the guard.
         Take gradients with :meth:`value_and_grad`, which scales the loss.
+      skip_spikes: a :class:`tsx.training.SpikeRule`; enables the guard and
+        refuses steps whose gradient norm (or the ``loss=`` given to
+        :meth:`update`) is far above its recent values.
       ema_decay: ``d`` in ``[0, 1]``; keeps an EMA of the params.
       ema_warmup: ``True`` for ``d_n = min(d, (1 + n) / (10 + n))``, a
         callable ``n -> d_n`` (capped at ``d``), or ``False``.
@@ -123,6 +129,7 @@ class Optimizer(nnx.Optimizer):
         accumulate_steps: AccumulateSteps | None = None,
         skip_nonfinite: bool = False,
         loss_scale: DynamicLossScale | None = None,
+        skip_spikes: SpikeRule | None = None,
         ema_decay: float | None = None,
         ema_warmup: EmaWarmup = False,
         ema_every: int = 1,
@@ -143,6 +150,7 @@ class Optimizer(nnx.Optimizer):
             accumulate_steps=accumulate_steps,
             loss_scale=loss_scale,
             skip_nonfinite=skip_nonfinite,
+            skip_spikes=skip_spikes,
             telemetry=telemetry,
             zero_axis=zero_axis,
         )
@@ -175,7 +183,7 @@ class Optimizer(nnx.Optimizer):
         )
 
     def update(  # type: ignore[override]
-        self, model: Any, grads: Any, /, **extra_args: Any
+        self, model: Any, grads: Any, /, *, loss: Any = None, **extra_args: Any
     ) -> None:
         """One call of the pipeline: accumulate, guard, step, EMA, telemetry.
 
@@ -183,11 +191,13 @@ class Optimizer(nnx.Optimizer):
           model: the module the optimizer was created for; its ``wrt``
             variables are updated in place.
           grads: the gradients from ``nnx.grad`` (or :meth:`value_and_grad`).
+          loss: this call's loss, for a ``SpikeRule(metric="loss")``.
           **extra_args: passed to ``tx.update`` (``value=``, ``grad=``,
             ``value_fn=`` for line searches, Polyak or Sophia).
         """
         grads = nnx.as_pure(nnx.state(grads, self.wrt, graph=self.graph))
-        new = self.train_state(model, **extra_args).apply_gradients(grads=grads)
+        state = self.train_state(model, **extra_args)
+        new = state.apply_gradients(grads=grads, loss=loss)
         nnx.update(model, new.params)
         nnx.update(self.opt_state, nnx.state(new.opt_state, graph=self.graph))
         nnx.update(
