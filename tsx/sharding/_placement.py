@@ -248,16 +248,20 @@ def _whole_on_each_device(tree: Any) -> Any:
 
 
 def _one_by_one(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``fn`` over a stack, item by item (a Python loop, not ``vmap``).
+    """``fn`` over a stack, item by item (``lax.map``, not ``vmap``).
 
     Each item then goes through the same kernel whatever the number of
-    devices, so the numbers equal ``fn`` on the item alone.
+    devices, so the numbers equal ``fn`` on the item alone; and the program
+    holds ``fn`` once per stack, not once per item, so compile time grows
+    with the number of distinct shapes rather than matrices.
     """
 
     def run(stack: Any) -> Any:
-        count = jax.tree.leaves(stack)[0].shape[0]
-        results = [fn(jax.tree.map(lambda x, i=i: x[i], stack)) for i in range(count)]
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *results)
+        if jax.tree.leaves(stack)[0].shape[0] == 1:
+            return jax.tree.map(
+                lambda r: r[None], fn(jax.tree.map(lambda x: x[0], stack))
+            )
+        return jax.lax.map(fn, stack)
 
     return run
 
