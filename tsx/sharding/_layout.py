@@ -28,6 +28,7 @@ the update computes on those shards and the parameters are gathered back
 import contextlib
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -287,7 +288,7 @@ class Layout:
             ),
         )
         auto = jax.sharding.auto_axes(on_shards, axes=explicit, out_sharding=specs)
-        return auto(grads, state, params)
+        return _traced_under(self.mesh, auto, grads, state, params)
 
     def init(self, tx: Any, params: Any) -> Any:
         """``tx.init(params)``, every leaf created where :meth:`shardings` says."""
@@ -299,6 +300,19 @@ class Layout:
 def _abstract_state(tx: Any, params: Any, mesh: Any) -> Any:
     with _mesh_context(mesh):
         return jax.eval_shape(tx.init, params)
+
+
+def _traced_under(mesh: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` traced with ``mesh`` in context when none is set.
+
+    A step jitted without ``jax.set_mesh`` still names this mesh's axes
+    (``use_abstract_mesh`` is allowed inside ``jax.jit``, ``set_mesh`` is
+    not).
+    """
+    if jax.sharding.get_abstract_mesh().empty:
+        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+            return fn(*args)
+    return fn(*args)
 
 
 def _mesh_context(mesh: Any) -> Any:
