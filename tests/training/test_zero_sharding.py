@@ -126,7 +126,7 @@ def test_zero_matches_the_replicated_run_with_an_eighth_of_the_state(kind, names
 
 FLOPS = (
     COMMON
-    + """
+    + r"""
 mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Auto,))
 shapes = {f"w{i:02d}": (128, 128) for i in range(16)}
 with jax.set_mesh(mesh):
