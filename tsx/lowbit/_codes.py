@@ -252,7 +252,7 @@ def dequantize(q: QuantizedArray) -> jax.Array:
     return _unblocks(values, row, q.shape).astype(q.dtype)
 
 
-def _hash_bits(shape: tuple[int, ...], step: jax.Array, salt: int) -> jax.Array:
+def hash_bits(shape: tuple[int, ...], step: jax.Array, salt: int) -> jax.Array:
     """16 pseudo-random bits per element from its index, ``step`` and ``salt``.
 
     A 32-bit integer mix (the finaliser of MurmurHash3) of the element index
@@ -288,7 +288,7 @@ def stochastic_round_bf16(x: jax.Array, step: jax.Array, salt: int = 0) -> jax.A
     """
     x32 = x.astype(jnp.float32)
     bits = jax.lax.bitcast_convert_type(x32, jnp.uint32)
-    noisy = (bits + _hash_bits(x.shape, step, salt)) & np.uint32(0xFFFF0000)
+    noisy = (bits + hash_bits(x.shape, step, salt)) & np.uint32(0xFFFF0000)
     rounded = jax.lax.bitcast_convert_type(noisy, jnp.float32)
     # Rounding up past the largest finite value would give inf; keep such
     # values (and NaN/inf themselves) on round-to-nearest.

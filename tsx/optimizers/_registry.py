@@ -35,6 +35,7 @@ from typing import Any, Literal, NamedTuple
 
 from tsx._base import GradientTransformation, ScalarOrSchedule
 from tsx._combine import chain
+from tsx.lowbit import master_weights as lowbit_master_weights
 from tsx.lowbit import quantized_state
 from tsx.optimizers._adabelief import adabelief
 from tsx.optimizers._adadelta import adadelta
@@ -306,6 +307,7 @@ def build(
     weight_decay_mode: WeightDecayMode = "decoupled",
     weight_decay_mask: Any = None,
     state_bits: int = 32,
+    master_weights: str | None = None,
     **hyperparameters: Any,
 ) -> GradientTransformation:
     """An optimizer from a configuration: name, learning rate, weight decay.
@@ -337,6 +339,9 @@ def build(
         (e.g. :func:`tsx.masks.decay_mask`): True where the decay applies.
       state_bits: 32 keeps the optimizer state as it is; 16, 8 or 4 store its
         large leaves compressed (:func:`tsx.quantized_state`).
+      master_weights: ``"bf16"`` for bfloat16 params whose rounding error the
+        state keeps in 8 bits (:func:`tsx.lowbit.master_weights`): the
+        optimizer then expects bfloat16 params; or None.
       **hyperparameters: the optimizer's other keyword arguments.
 
     Example:
@@ -349,6 +354,11 @@ def build(
         raise ValueError(
             f"build: state_bits must be 32, 16, 8 or 4, got state_bits={state_bits!r}."
         )
+    if master_weights not in (None, "bf16"):
+        raise ValueError(
+            "build: master_weights must be None or 'bf16', got "
+            f"master_weights={master_weights!r}."
+        )
     tx = _with_decay(
         name,
         learning_rate,
@@ -357,7 +367,8 @@ def build(
         weight_decay_mask,
         hyperparameters,
     )
-    return tx if state_bits == 32 else quantized_state(tx, state_bits)
+    tx = tx if state_bits == 32 else quantized_state(tx, state_bits)
+    return tx if master_weights is None else lowbit_master_weights(tx)
 
 
 def _with_decay(
