@@ -1,35 +1,53 @@
 """Memory and step time of AdamW with its state in 32, 16, 8 and 4 bits.
 
-For each workload and state width: the state's bytes per parameter (codes
-and block scales included), the compiled step's temporaries and peak from
+For each workload and state width, and for bfloat16 params with compensated
+master weights (``tsx.lowbit.master_weights``) over 8- and 4-bit state: the
+state's bytes per parameter (codes, block scales and rounding errors
+included), params + state per parameter, the compiled step's temporaries and peak from
 ``memory_analysis()`` (arguments + outputs not aliased + temporaries), and
 the median time of a jitted, donated step (``update`` + ``apply_updates``)
 in interleaved rounds, as a ratio to the float32 state.
 
     python benchmarks/lowbit_memory.py --workloads resnet50,gpt2_small --rounds 7
+
+Results are also written to ``benchmarks/results/lowbit_memory.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tsx  # noqa: E402
 from benchmarks import machine, workloads  # noqa: E402
 
-WIDTHS = (32, 16, 8, 4)
+# (state bits, master weights): float32 params, then bfloat16 params.
+VARIANTS = ((32, None), (16, None), (8, None), (4, None), (8, "bf16"), (4, "bf16"))
+RESULTS = Path(__file__).parent / "results" / "lowbit_memory.json"
 
 
-def _optimizer(bits: int):
+def _optimizer(bits: int, master: str | None):
     tx = tsx.adamw(1e-3, weight_decay=1e-4)
-    return tx if bits == 32 else tsx.quantized_state(tx, bits)
+    tx = tx if bits == 32 else tsx.quantized_state(tx, bits)
+    return tx if master is None else tsx.lowbit.master_weights(tx)
+
+
+def _label(variant) -> str:
+    bits, master = variant
+    return f"{bits} bits" + ("" if master is None else " + bf16 params")
+
+
+def _tree_bytes(tree) -> int:
+    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
 def _step(tx):
@@ -40,26 +58,32 @@ def _step(tx):
     return jax.jit(step, donate_argnums=(0, 1))
 
 
-def run(name: str, rounds: int, steps: int) -> None:
+def run(name: str, rounds: int, steps: int) -> list[dict]:
     shapes = workloads.WORKLOADS[name]()
     n = workloads.param_count(shapes)
     grads = workloads.materialize(shapes, seed=1)
     print(f"\n{name}: {n:,} params in {len(jax.tree.leaves(shapes))} leaves")
     runs = {}
-    for bits in WIDTHS:
-        tx = _optimizer(bits)
+    for variant in VARIANTS:
+        bits, master = variant
+        tx = _optimizer(bits, master)
         params = workloads.materialize(shapes, seed=0)
+        g = grads
+        if master is not None:
+            params, g = jax.tree.map(lambda x: x.astype(jnp.bfloat16), (params, g))
         state = tx.init(params)
         step = _step(tx)
-        memory = step.lower(params, state, grads).compile().memory_analysis()
+        memory = step.lower(params, state, g).compile().memory_analysis()
         for _ in range(2):
-            params, state = step(params, state, grads)
+            params, state = step(params, state, g)
         jax.block_until_ready(state)
-        runs[bits] = dict(
+        runs[variant] = dict(
             step=step,
             carry=(params, state),
+            grads=g,
             times=[],
             state_bytes=tsx.lowbit.state_bytes(state),
+            params_bytes=_tree_bytes(params),
             temp=memory.temp_size_in_bytes,
             peak=memory.argument_size_in_bytes
             + memory.output_size_in_bytes
@@ -67,28 +91,42 @@ def run(name: str, rounds: int, steps: int) -> None:
             + memory.temp_size_in_bytes,
         )
     for r in range(rounds):
-        order = WIDTHS if r % 2 == 0 else WIDTHS[::-1]
-        for bits in order:
-            run_ = runs[bits]
+        order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
+        for variant in order:
+            run_ = runs[variant]
             params, state = run_["carry"]
             start = time.perf_counter()
             for _ in range(steps):
-                params, state = run_["step"](params, state, grads)
+                params, state = run_["step"](params, state, run_["grads"])
             jax.block_until_ready(state)
             run_["times"].append((time.perf_counter() - start) / steps)
             run_["carry"] = (params, state)
-    base = statistics.median(runs[32]["times"])
+    base = statistics.median(runs[(32, None)]["times"])
     print(
-        "| state | bytes/param | temporaries MB | peak MB | step ms | vs float32 |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: |"
+        "| state | bytes/param | params + state bytes/param | temporaries MB |"
+        " peak MB | step ms | vs float32 |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
-    for bits, run_ in runs.items():
+    rows = []
+    for variant, run_ in runs.items():
         median = statistics.median(run_["times"])
-        print(
-            f"| {bits} bits | {run_['state_bytes'] / n:.3f} |"
-            f" {run_['temp'] / 2**20:.1f} | {run_['peak'] / 2**20:.0f} |"
-            f" {1e3 * median:.1f} | {median / base:.2f} |"
+        row = dict(
+            workload=name,
+            state=_label(variant),
+            state_bytes_per_param=run_["state_bytes"] / n,
+            total_bytes_per_param=(run_["state_bytes"] + run_["params_bytes"]) / n,
+            temp_mb=run_["temp"] / 2**20,
+            peak_mb=run_["peak"] / 2**20,
+            step_ms=1e3 * median,
+            vs_float32=median / base,
         )
+        rows.append(row)
+        print(
+            f"| {row['state']} | {row['state_bytes_per_param']:.3f} |"
+            f" {row['total_bytes_per_param']:.3f} | {row['temp_mb']:.1f} |"
+            f" {row['peak_mb']:.0f} | {row['step_ms']:.1f} | {row['vs_float32']:.2f} |"
+        )
+    return rows
 
 
 def main() -> None:
@@ -97,11 +135,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=3, help="steps per round")
     args = parser.parse_args()
-    print(machine.describe())
-    print(machine.load())
-    for name in args.workloads.split(","):
-        run(name, args.rounds, args.steps)
-    print(machine.load())
+    setup = dict(machine=machine.describe(), load_before=machine.load())
+    print(setup["machine"])
+    print(setup["load_before"])
+    rows = [
+        row
+        for name in args.workloads.split(",")
+        for row in run(name, args.rounds, args.steps)
+    ]
+    setup["load_after"] = machine.load()
+    print(setup["load_after"])
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(dict(argv=vars(args), setup=setup, rows=rows), indent=1)
+    )
 
 
 if __name__ == "__main__":

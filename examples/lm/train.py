@@ -152,6 +152,8 @@ def create_optimizer(config: ml_collections.ConfigDict):
         tx = tsx.chain(tsx.clip_by_global_norm(config.grad_clip), tx)
     if config.state_bits != 32:
         tx = tsx.quantized_state(tx, bits=config.state_bits)
+    if config.master_weights:
+        tx = tsx.lowbit.master_weights(tx)
     return tx
 
 
@@ -204,6 +206,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         v.check("config", "optimizer", config.optimizer, v.choice(*MATRIX_OPTIMIZERS))
         v.check("config", "schedule", config.schedule, v.choice(*SCHEDULES))
         v.check("config", "state_bits", config.state_bits, v.choice(32, 16, 8, 4))
+        v.check("config", "master_weights", config.master_weights, v.choice("", "bf16"))
         v.check("config", "ema_decay", config.ema_decay, v.PROBABILITY)
         v.check("config", "ema_warmup", config.ema_warmup, v.BOOL)
         v.check("config", "warmup_steps", config.warmup_steps, v.STEPS)
@@ -269,6 +272,8 @@ def param_shardings(logical: Any, mesh, fsdp: bool) -> Any:
 
 def create_train_state(config, mesh):
     params, logical = initial_params(config)
+    if config.master_weights:
+        params = jax.tree.map(lambda p: p.astype(jnp.bfloat16), params)
     params = jax.device_put(params, param_shardings(logical, mesh, config.fsdp))
     return tsx.training.TrainState.create(
         apply_fn=create_model(config).apply,

@@ -102,6 +102,9 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Optimizer state in 32, 16, 8 or 4 bits (tsx.quantized_state).
     config.state_bits = 32
+    # "bf16": params stored in bfloat16, each weight's rounding error kept in
+    # 8 bits by the optimizer (tsx.lowbit.master_weights); "": float32 params.
+    config.master_weights = ""
     # A mesh axis over all local devices splits the batch; with zero_axis set
     # ("data") the optimizer state is split over it too (ZeRO-1).
     config.zero_axis = config_dict.placeholder(str)
