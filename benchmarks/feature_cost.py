@@ -124,8 +124,11 @@ def compile_part(leaf_counts, rounds, variants, baseline):
             for name, make in variants.items():
                 jax.clear_caches()
                 times[name].append(compile_seconds(make, shapes))
-                print(f"  n={n} round {r + 1}/{rounds} {name}: "
-                      f"{sum(times[name][-1]):.1f} s", flush=True)
+                print(
+                    f"  n={n} round {r + 1}/{rounds} {name}: "
+                    f"{sum(times[name][-1]):.1f} s",
+                    flush=True,
+                )
         base = statistics.median(sum(t) for t in times[baseline])
         for name, ts in times.items():
             total = statistics.median(sum(t) for t in ts)
@@ -220,10 +223,14 @@ def main() -> None:
     leaves = [int(n) for n in args.leaves.split(",")]
     if args.part == "compile":
         rows = compile_part(leaves, args.rounds, COMPILE_VARIANTS, "tsx")
-        shown = table(rows, ["leaves", "variant"], ["seconds", "trace_seconds", "ratio"])
+        shown = table(
+            rows, ["leaves", "variant"], ["seconds", "trace_seconds", "ratio"]
+        )
     elif args.part == "matrix":
         rows = compile_part(leaves, args.rounds, MATRIX_VARIANTS, "adamw")
-        shown = table(rows, ["leaves", "variant"], ["seconds", "trace_seconds", "ratio"])
+        shown = table(
+            rows, ["leaves", "variant"], ["seconds", "trace_seconds", "ratio"]
+        )
     else:
         rows = step_part(args.workloads.split(","), args.rounds, args.steps)
         shown = table(

@@ -14,6 +14,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
+import tsx
 from examples.lm import input_pipeline, models, train
 from examples.lm.configs import tiny
 from tests.devices import run_with_cpu_devices
@@ -294,6 +295,7 @@ def test_optimizer_arguments_from_dotted_flags(monkeypatch):
         ("mode", "serve"),
         ("dtype", "float16"),
         ("warmup_steps", 40),
+        ("master_weights", "fp8"),
     ],
 )
 def test_every_config_field_is_checked(field, value):
@@ -316,3 +318,20 @@ def test_bfloat16_compute_and_accumulation_step():
     assert int(state.step) == 1
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
     assert np.isfinite(float(m.compute()["loss"]))
+
+
+def test_bfloat16_params_with_master_weights_step():
+    config = _config(master_weights="bf16", state_bits=8, optimizer="muon")
+    train.check_config(config)
+    mesh = jax.make_mesh((1,), ("data",))
+    with jax.set_mesh(mesh):
+        state = train.create_train_state(config, mesh)
+        batch = jnp.asarray(
+            input_pipeline.train_batch(np.arange(256, dtype=np.uint8), 1, config)
+        )
+        new, _ = train.train_step(state, batch)  # lr 0: warm-up
+        new, m = train.train_step(new, batch)
+    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(new.params))
+    assert np.isfinite(float(m.compute()["loss"]))
+    error = tsx.lowbit.master_error(new.opt_state, new.params)
+    assert max(float(jnp.max(jnp.abs(e))) for e in jax.tree.leaves(error)) > 0
