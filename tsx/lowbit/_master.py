@@ -9,6 +9,7 @@ relative to the spacing hold it nearly as well (FlashOptim's idea, Databricks,
 """
 
 
+import itertools
 from typing import Any, NamedTuple
 
 import jax
@@ -186,7 +187,7 @@ def master_weights(
         )
 
         count = safe_int32_increment(state.count)
-        salts = iter(range(len(jax.tree.leaves(params))))
+        salts = itertools.count()
 
         def one(p, q, w, u):
             salt = next(salts)
