@@ -11,9 +11,13 @@ hyperparameters (the float32 state is the reference):
   (lr 3e-3 with warm-up and cosine decay, clipping at 1) on
   ``pystdlib-chars`` (CPython standard-library source); validation loss in
   nats per character on a fixed set of windows.
+* ``lstsq``: least squares from zero, 30 steps of AdamW, Lion, SGD with
+  momentum, Adafactor, Muon, Shampoo, SOAP and PSGD-Kron at each width;
+  the final loss against the same optimizer's with float32 state.
 
     python benchmarks/lowbit_quality.py mnist --data_dir ../shared/data/mnist-5k
     python benchmarks/lowbit_quality.py charlm --data_dir ../shared/data/pystdlib-chars
+    python benchmarks/lowbit_quality.py lstsq   # every optimizer x width
 """
 
 from __future__ import annotations
@@ -163,6 +167,61 @@ def charlm(args: argparse.Namespace) -> None:
         )
 
 
+LSTSQ_OPTIMIZERS = {
+    "adamw": lambda: tsx.adamw(1e-2),
+    "lion": lambda: tsx.lion(1e-3),
+    "sgd_momentum": lambda: tsx.sgd(3e-2, momentum=0.9),
+    "adafactor": lambda: tsx.adafactor(1e-2, momentum=0.9),
+    "muon": lambda: tsx.contrib.muon(1e-2),
+    "shampoo": lambda: tsx.contrib.shampoo(1e-2, start_preconditioning_step=5),
+    "soap": lambda: tsx.contrib.soap(1e-2),
+    "kron": lambda: tsx.contrib.kron(1e-3),
+}
+
+
+def lstsq(args: argparse.Namespace) -> None:
+    """Least squares ``|A w - b|^2`` (A 256 x 512, b 256 x 64, w from zero):
+    the loss after 30 jitted steps of each optimizer at each state width,
+    against the same optimizer with float32 state."""
+    import json
+
+    k1, k2 = jax.random.split(jax.random.key(0))
+    a = jax.random.normal(k1, (256, 512))
+    b = jax.random.normal(k2, (256, 64))
+
+    def loss(w):
+        return jnp.mean((a @ w - b) ** 2)
+
+    def final_loss(tx):
+        w = jnp.zeros((512, 64))
+
+        def body(carry, _):
+            w, state = carry
+            updates, state = tx.update(jax.grad(loss)(w), state, w)
+            return (tsx.apply_updates(w, updates), state), None
+
+        (w, _), _ = jax.jit(
+            lambda w: jax.lax.scan(body, (w, tx.init(w)), length=args.steps)
+        )(w)
+        return float(loss(w))
+
+    rows = []
+    print("| optimizer | " + " | ".join(f"{b} bits" for b in WIDTHS) + " |")
+    print("|---|" + "---:|" * len(WIDTHS))
+    for name, build in LSTSQ_OPTIMIZERS.items():
+        losses = {}
+        for bits in WIDTHS:
+            tx = build() if bits == 32 else tsx.quantized_state(build(), bits=bits)
+            losses[bits] = final_loss(tx)
+        rows.append({"optimizer": name, "loss": losses})
+        cells = [f"{losses[32]:.5f}"] + [
+            f"{losses[b]:.5f} ({losses[b] / losses[32] - 1:+.1%})" for b in WIDTHS[1:]
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"steps": args.steps, "rows": rows}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="task", required=True)
@@ -175,9 +234,12 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log_every", type=int, default=500)
+    p = sub.add_parser("lstsq")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--out", default="benchmarks/results/lowbit_lstsq.json")
     args = parser.parse_args()
     print(machine.describe())
-    {"mnist": mnist, "charlm": charlm}[args.task](args)
+    {"mnist": mnist, "charlm": charlm, "lstsq": lstsq}[args.task](args)
 
 
 if __name__ == "__main__":

@@ -171,3 +171,44 @@ def test_round_to_nearest_stalls_where_stochastic_rounding_moves_on():
     assert bool(jnp.all(nearest == 1.0))
     mean = float(jnp.mean(stochastic.astype(jnp.float32)))
     assert abs(mean - 1.4) < 0.01
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_linear_code_error_within_half_a_level(bits, shape):
+    # x = a * q / L with q = round(L x / a): |x - x'| <= a / (2L).
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(3), shape), np.float64)
+    q = quantize(jnp.asarray(x, jnp.float32), bits, block_size=64, linear=True)
+    y = np.asarray(dequantize(q), np.float64)
+    a = _blockwise_absmax(x, 64)
+    level = 2 ** (bits - 1) - 1
+    assert q.linear and "linear=True" in repr(q)
+    assert np.all(np.abs(x - y) <= a / (2 * level) + 1e-6 * a)
+    # The largest magnitude is a level, exactly.
+    assert np.all(np.abs(y).max() == pytest.approx(np.abs(x).max(), rel=1e-6))
+
+
+def _positive_levels(bits: int) -> np.ndarray:
+    return ((np.arange(2**bits) + 1) / 2**bits) ** 4
+
+
+def test_stochastic_positive_code_picks_a_neighbouring_level_unbiased():
+    # One block (max 1, so values are their own ratios): each decoded value
+    # is one of the two levels around it, and over 4,000 draws their mean is
+    # the value, within 4 standard errors of a draw's spread (gap / 2).
+    levels = _positive_levels(4)
+    x = np.array([1.0, 0.3, 0.05, 1e-3, 1e-7, 0.6, 0.0117, 0.9], np.float32)
+    encode = jax.jit(
+        lambda step: dequantize(quantize(jnp.asarray(x), 4, 64, noise_step=step))
+    )
+    draws = np.stack([np.asarray(encode(step)) for step in range(4000)])
+    low = np.array([levels[max(np.searchsorted(levels, v, "right") - 1, 0)] for v in x])
+    high = np.array([levels[min(np.searchsorted(levels, v), 15)] for v in x])
+    assert np.all((draws >= low * (1 - 1e-6)) & (draws <= high * (1 + 1e-6)))
+    assert np.all(draws > 0)
+    inside = x >= levels[0]  # below the lowest level the code cannot be unbiased
+    spread = (high - low) / 2
+    assert np.all(
+        np.abs(draws.mean(0) - x)[inside] <= 4 * spread[inside] / np.sqrt(4000) + 1e-7
+    )
+    assert np.all(draws[:, ~inside] == levels[0])

@@ -22,6 +22,18 @@ stored scale saying which (no extra storage):
   evenly in ``v^(1/4)``; the smallest level, ``a / 2^(4 bits)``, keeps
   ``sqrt(v)`` within ``2^(-2 bits)`` of the block's largest.
 
+Two options of :func:`quantize` serve the 4-bit state of Adam-like
+optimizers (:func:`~tsx.lowbit.quantized_state`):
+
+* ``linear=True``: ``x = a * q / L`` with ``q`` in ``[-L, L]``, evenly
+  spaced levels for values that fill their block's range, such as a first
+  moment divided by the square root of its second moment.
+* ``noise_step`` given: blocks in the positive code round stochastically to
+  one of the two levels around ``x``, with the probability that makes the
+  stored value unbiased. A second moment moves by ``(1 - b2) (g^2 - v)``
+  per step, far less than a 4-bit level; rounded to nearest it would stay
+  where it is (or drop to its level below) for good.
+
 A block of zeros has scale 0 and decodes to zeros; a NaN or infinity in a
 block makes its scale infinite, so the whole block decodes to non-finite
 values and a finiteness check on the stored state sees it.
@@ -80,6 +92,8 @@ class QuantizedArray:
       dtype: the dtype it decodes to.
       bits: 16, 8 or 4.
       block_size: elements per block (8 and 4 bits).
+      linear: whether the codes are the evenly spaced signed levels
+        (``quantize(..., linear=True)``) rather than the companded ones.
     """
 
     def __init__(
@@ -90,6 +104,7 @@ class QuantizedArray:
         dtype: Any,
         bits: int,
         block_size: int,
+        linear: bool = False,
     ):
         self.codes = codes
         self.scales = scales
@@ -97,13 +112,15 @@ class QuantizedArray:
         self.dtype = jnp.dtype(dtype)
         self.bits = bits
         self.block_size = block_size
+        self.linear = linear
 
     def tree_flatten_with_keys(self):
         children = (
             (jax.tree_util.GetAttrKey("codes"), self.codes),
             (jax.tree_util.GetAttrKey("scales"), self.scales),
         )
-        return children, (self.shape, self.dtype, self.bits, self.block_size)
+        aux = (self.shape, self.dtype, self.bits, self.block_size, self.linear)
+        return children, aux
 
     @classmethod
     def tree_unflatten(cls, aux, children):
@@ -116,9 +133,10 @@ class QuantizedArray:
         return sum(int(x.size) * x.dtype.itemsize for x in arrays)
 
     def __repr__(self) -> str:
+        linear = ", linear=True" if self.linear else ""
         return (
             f"QuantizedArray(shape={self.shape}, dtype={self.dtype.name}, "
-            f"bits={self.bits}, block_size={self.block_size})"
+            f"bits={self.bits}, block_size={self.block_size}{linear})"
         )
 
 
@@ -188,13 +206,28 @@ def _scale_and_sign(blocks: jax.Array) -> tuple[jax.Array, jax.Array]:
     return absmax[..., None], negmax[..., None] > 0
 
 
-def quantize(x: jax.Array, bits: int, block_size: int = 256) -> QuantizedArray:
+def quantize(
+    x: jax.Array,
+    bits: int,
+    block_size: int = 256,
+    *,
+    linear: bool = False,
+    noise_step: jax.Array | None = None,
+    salt: int = 0,
+) -> QuantizedArray:
     """Encode ``x`` block-wise in ``bits`` (8 or 4) bits per element.
 
     Args:
       x: a float array.
       bits: 8 or 4.
       block_size: elements per block (a row shorter than it is one block).
+      linear: store every block in evenly spaced signed levels
+        ``a * q / (2^(bits-1) - 1)`` instead of choosing the companded
+        signed or positive code by the block's signs.
+      noise_step: when given (an integer, e.g. a step counter), blocks in
+        the positive code round stochastically, unbiased in the value; the
+        random bits come from a hash of the element index, it and ``salt``.
+      salt: an integer that makes the random bits differ between arrays.
 
     Returns:
       A :class:`QuantizedArray`; :func:`dequantize` decodes it.
@@ -213,17 +246,42 @@ def quantize(x: jax.Array, bits: int, block_size: int = 256) -> QuantizedArray:
     r = (blocks * pre) / (safe * pre)
     half = 2 ** (bits - 1) - 1
     n = 2**bits
-    # Nearest level in the companded domain (sqrt, resp. fourth root).
-    q_signed = jnp.round(jnp.sqrt(jnp.abs(r)) * half)
-    q_positive = jnp.round(jnp.sqrt(jnp.sqrt(r)) * n) - 1
-    q_signed = jnp.minimum(q_signed, half) * jnp.sign(r) + half
-    q = jnp.clip(jnp.where(signed, q_signed, q_positive), 0, n - 1)
+    if linear:
+        q = jnp.round(r * half) + half
+        scales = absmax[..., 0]
+    else:
+        # Nearest level in the companded domain (sqrt, resp. fourth root).
+        q_signed = jnp.round(jnp.sqrt(jnp.abs(r)) * half)
+        q_signed = jnp.minimum(q_signed, half) * jnp.sign(r) + half
+        if noise_step is None:
+            q_positive = jnp.round(jnp.sqrt(jnp.sqrt(r)) * n) - 1
+        else:
+            noise = hash_bits(r.shape, noise_step, salt).astype(jnp.float32)
+            q_positive = _positive_stochastic(r, n, noise / 65536.0)
+        q = jnp.where(signed, q_signed, q_positive)
+        scales = jnp.where(signed, -absmax, absmax)[..., 0]
+    q = jnp.clip(q, 0, n - 1)
     if bits == 4:
         codes = _pack4(q)
     else:
         codes = _unblocks(q.astype(jnp.uint8), row, x.shape)
-    scales = jnp.where(signed, -absmax, absmax)[..., 0]
-    return QuantizedArray(codes, scales, x.shape, x.dtype, bits, block_size)
+    return QuantizedArray(codes, scales, x.shape, x.dtype, bits, block_size, linear)
+
+
+def _positive_level(q: jax.Array, n: int) -> jax.Array:
+    p = (q + 1) / n
+    p2 = p * p
+    return p2 * p2
+
+
+def _positive_stochastic(r: jax.Array, n: int, u: jax.Array) -> jax.Array:
+    """The positive code of ``r`` in [0, 1], rounded up with the probability
+    ``(r - low) / (high - low)`` that makes the decoded value unbiased."""
+    low = jnp.clip(jnp.floor(jnp.sqrt(jnp.sqrt(r)) * n) - 1, 0, n - 2)
+    level_low = _positive_level(low, n)
+    gap = _positive_level(low + 1, n) - level_low
+    up = jnp.clip((r - level_low) / gap, 0.0, 1.0)
+    return low + (u < up)
 
 
 def dequantize(q: QuantizedArray) -> jax.Array:
@@ -243,12 +301,14 @@ def dequantize(q: QuantizedArray) -> jax.Array:
     scale = q.scales[..., None]
     half = 2 ** (q.bits - 1) - 1
     s = (c - half) / half
-    signed = -scale * jnp.sign(s) * s * s
-    p = (c + 1) / 2**q.bits
-    p2 = p * p
-    positive = scale * p2 * p2
-    # An infinite scale (a block that held NaN or inf) decodes to inf or NaN.
-    values = jnp.where(scale < 0, signed, positive)
+    if q.linear:
+        values = scale * s
+    else:
+        signed = -scale * jnp.sign(s) * s * s
+        positive = scale * _positive_level(c, 2**q.bits)
+        # An infinite scale (a block that held NaN or inf) decodes to inf or
+        # NaN.
+        values = jnp.where(scale < 0, signed, positive)
     return _unblocks(values, row, q.shape).astype(q.dtype)
 
 

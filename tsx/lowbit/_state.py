@@ -12,19 +12,13 @@ from tsx._base import (
     GradientTransformationExtraArgs,
     with_extra_args_support,
 )
-from tsx.lowbit._codes import (
-    QuantizedArray,
-    dequantize,
-    quantize,
-    stochastic_round_bf16,
-)
+from tsx.lowbit import _storage
+from tsx.lowbit._codes import QuantizedArray
 from tsx.numerics import safe_int32_increment
 from tsx.tree_utils import tree_unbox
 from tsx.validation import choice, hyperparameters, integer, optional, transformation
 
 __all__ = ["LowBitState", "quantized_state", "state_bytes"]
-
-_DEFAULT_BLOCK = {8: 256, 4: 128}
 
 
 class LowBitState(NamedTuple):
@@ -53,19 +47,13 @@ def _compressible(x: Any, min_size: int) -> bool:
     )
 
 
-def _compress(x: jax.Array, bits: int, block_size: int, step, salt: int):
-    if bits == 16:
-        codes = stochastic_round_bf16(x, step, salt)
-        return QuantizedArray(codes, None, x.shape, x.dtype, 16, 0)
-    return quantize(x, bits, block_size)
-
-
-def _decompress(state: Any) -> Any:
-    return jax.tree.map(
-        lambda x: dequantize(x) if _is_quantized(x) else x,
-        state,
-        is_leaf=_is_quantized,
+def _decode(state: Any) -> Any:
+    paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(
+        state, is_leaf=_is_quantized
     )
+    paths = [path for path, _ in paths_and_leaves]
+    stored = [x for _, x in paths_and_leaves]
+    return jax.tree.unflatten(treedef, _storage.decode(paths, stored))
 
 
 @hyperparameters(
@@ -103,6 +91,17 @@ def quantized_state(
     zero-point problem of Li et al., 2023). ``bits=16`` stores bfloat16 with
     stochastic rounding, so increments smaller than bfloat16's resolution
     still move the state in expectation.
+
+    At ``bits=4`` each leaf is stored by what it holds (``tsx.lowbit``'s
+    storage rules): a first moment ``mu`` with a second moment ``nu`` of
+    its shape beside it is stored as ``mu / sqrt(nu)`` in evenly spaced
+    levels, so every element's update keeps the same resolution; other
+    first moments use evenly spaced levels too; second moments round
+    stochastically (unbiased), since a step changes them by less than a
+    level; the matrix optimizers' statistics, inverse roots, eigenbases,
+    Kronecker factors and projections keep **8 bits**, since 4-bit blocks
+    break their definiteness and orthogonality (``state_bytes(state,
+    by_width=True)`` shows the bytes at each width).
 
     Sharding: blocks run along the trailing axes (merged until they hold
     ``block_size`` elements), so a state leaf sharded along its leading axes
@@ -143,16 +142,15 @@ def quantized_state(
       (584, 2084)
       >>> updates, state = tx.update(params, state, params)
     """
-    block = _DEFAULT_BLOCK.get(bits, 0) if block_size is None else block_size
     inner = with_extra_args_support(inner)
 
     def encode(state: Any, where: list[bool], step: jax.Array) -> Any:
-        leaves, treedef = jax.tree.flatten(state)
-        out = [
-            _compress(x, bits, block, step, salt) if wanted else x
-            for salt, (x, wanted) in enumerate(zip(leaves, where, strict=True))
-        ]
-        return jax.tree.unflatten(treedef, out)
+        paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
+        paths = [path for path, _ in paths_and_leaves]
+        leaves = [x for _, x in paths_and_leaves]
+        shapes = [tuple(jnp.shape(x)) for x in leaves]
+        storage = _storage.plan(paths, shapes, where, bits, block_size)
+        return jax.tree.unflatten(treedef, _storage.encode(leaves, storage, step))
 
     def init_fn(params):
         # A QuantizedArray cannot be a Flax NNX Variable's value (tree_unbox).
@@ -165,7 +163,7 @@ def quantized_state(
         stored = jax.tree.leaves(state.inner_state, is_leaf=_is_quantized)
         where = [_is_quantized(x) for x in stored]
         updates, new_inner = inner.update(
-            updates, _decompress(state.inner_state), params, **extra_args
+            updates, _decode(state.inner_state), params, **extra_args
         )
         count = safe_int32_increment(state.count)
         return updates, LowBitState(count, encode(new_inner, where, count))
@@ -173,12 +171,41 @@ def quantized_state(
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def state_bytes(state: Any) -> int:
+def _nbytes(x: Any) -> int:
+    if _is_quantized(x):
+        return x.nbytes
+    return math.prod(x.shape) * jnp.dtype(x.dtype).itemsize
+
+
+def _width(x: Any) -> int:
+    return x.bits if _is_quantized(x) else 8 * jnp.dtype(x.dtype).itemsize
+
+
+def state_bytes(state: Any, *, by_width: bool = False) -> int | dict[int, int]:
     """Bytes held by the arrays of an optimizer state, compressed leaves included.
 
     Args:
       state: an optimizer state (or any tree); leaves without a dtype are not
         counted.
+      by_width: return ``{bits per element: bytes}`` instead of the total:
+        a compressed leaf counts at the width it is stored in (its codes and
+        block scales together), any other array at its dtype's width. With
+        ``quantized_state(..., bits=4)`` the 8-bit entry holds the leaves
+        kept wider (the matrix optimizers' matrices).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import tsx
+      >>> tx = tsx.quantized_state(tsx.contrib.soap(1e-3), bits=4, min_size=16)
+      >>> state = tx.init({"w": jnp.ones((64, 64))})
+      >>> tsx.lowbit.state_bytes(state, by_width=True)
+      {32: 12, 8: 20992, 4: 2176}
     """
-    arrays = [x for x in jax.tree.leaves(state) if hasattr(x, "dtype")]
-    return sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize for x in arrays)
+    leaves = jax.tree.leaves(state, is_leaf=_is_quantized)
+    arrays = [x for x in leaves if hasattr(x, "dtype")]
+    if not by_width:
+        return sum(_nbytes(x) for x in arrays)
+    widths: dict[int, int] = {}
+    for x in arrays:
+        widths[_width(x)] = widths.get(_width(x), 0) + _nbytes(x)
+    return widths

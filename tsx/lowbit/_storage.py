@@ -1,0 +1,158 @@
+"""How each state leaf is stored: its width and code, chosen by what it holds.
+
+:func:`~tsx.lowbit.quantized_state` asks for one width; the leaves are not
+all alike, and at 4 bits the difference decides the quality:
+
+* **Adam-like moment pairs** (a ``mu`` leaf and a ``nu`` leaf of the same
+  shape at the same place of a state): the first moment is stored as
+  ``mu / sqrt(nu)``, with ``nu`` as stored, in evenly spaced levels. The
+  update ``mu / sqrt(nu)`` then has the same absolute resolution in every
+  element, where scaling by the block's largest ``mu`` gave an element
+  whose ``mu`` and ``nu`` are both small (a large update) almost no levels.
+  The second moment rounds stochastically (:func:`~tsx.lowbit.quantize`).
+* **First moments without a second moment** (Muon, Lion, Kron): evenly
+  spaced levels too, which measured closer to float32 than the companded
+  code on least squares.
+* **First moments whose second moment lives in another basis** (SOAP's
+  ``mu``, in the parameters' basis, beside ``nu`` in the eigenbasis): the
+  small components that the update divides by a small second moment are
+  below a 4-bit level of the block, so they keep 8 bits.
+* **Matrices** (fields ``stats``, ``roots``, ``bases``, ``factors``,
+  ``projector``: preconditioner statistics, inverse roots, eigenbases,
+  Kronecker factors, GaLore's projections): a 4-bit block code breaks what
+  makes them useful (definiteness, orthogonality), so they keep 8 bits.
+
+:func:`~tsx.lowbit.state_bytes` with ``by_width=True`` shows the bytes kept
+at each width.
+
+Each choice follows from the state's structure alone, so decoding finds the
+same pairs that encoding made.
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tsx.lowbit._codes import (
+    QuantizedArray,
+    dequantize,
+    quantize,
+    stochastic_round_bf16,
+)
+
+__all__ = ["DEFAULT_BLOCK", "MATRIX_FIELDS", "Storage", "decode", "encode", "plan"]
+
+DEFAULT_BLOCK = {8: 256, 4: 128}
+MATRIX_FIELDS = frozenset({"stats", "roots", "bases", "factors", "projector"})
+_MATRIX_BITS = 8
+_FIRST, _SECOND = jax.tree_util.GetAttrKey("mu"), jax.tree_util.GetAttrKey("nu")
+
+
+class Storage(NamedTuple):
+    """How one leaf is stored: ``bits`` 0 means as it is."""
+
+    bits: int
+    block_size: int = 0
+    linear: bool = False
+    over: int | None = None  # the leaf whose root divides this one
+
+
+def _fields(path: tuple) -> set[str]:
+    return {k.name for k in path if isinstance(k, jax.tree_util.GetAttrKey)}
+
+
+def _partners(paths: list[tuple]) -> dict[int, int]:
+    """Leaf ``i`` under a ``mu`` field -> the leaf ``j`` at the same place
+    under its sibling ``nu``."""
+    index = {path: j for j, path in enumerate(paths)}
+    partners = {}
+    for i, path in enumerate(paths):
+        if _FIRST in path:
+            k = path.index(_FIRST)
+            j = index.get(path[:k] + (_SECOND,) + path[k + 1 :])
+            if j is not None:
+                partners[i] = j
+    return partners
+
+
+def moment_pairs(
+    paths: list[tuple], shapes: list[tuple], wanted: list[bool]
+) -> dict[int, int]:
+    """Leaf ``i`` under a ``mu`` field -> leaf ``j`` of the same shape at the
+    same place under its sibling ``nu``, for pairs both ``wanted``."""
+    return {
+        i: j
+        for i, j in _partners(paths).items()
+        if wanted[i] and wanted[j] and shapes[i] == shapes[j]
+    }
+
+
+def plan(
+    paths: list[tuple],
+    shapes: list[tuple],
+    wanted: list[bool],
+    bits: int,
+    block_size: int | None,
+) -> list[Storage]:
+    """The storage of each leaf of a state asked to be kept in ``bits``."""
+
+    def block(b: int) -> int:
+        return block_size or DEFAULT_BLOCK.get(b, 0)
+
+    pairs = moment_pairs(paths, shapes, wanted) if bits == 4 else {}
+    elsewhere = set(_partners(paths)) - set(pairs) if bits == 4 else set()
+    out = []
+    for i, path in enumerate(paths):
+        if not wanted[i]:
+            out.append(Storage(0))
+        elif bits == 4 and (_fields(path) & MATRIX_FIELDS or i in elsewhere):
+            out.append(Storage(_MATRIX_BITS, block(_MATRIX_BITS)))
+        elif bits == 4 and _FIRST in path:
+            out.append(Storage(4, block(4), linear=True, over=pairs.get(i)))
+        else:
+            out.append(Storage(bits, block(bits)))
+    return out
+
+
+def _root(second_moment: jax.Array) -> jax.Array:
+    root = jnp.sqrt(jnp.maximum(second_moment.astype(jnp.float32), 0.0))
+    return jnp.where(root > 0, root, 1.0)
+
+
+def _compress(x: jax.Array, how: Storage, step: jax.Array, salt: int) -> Any:
+    if how.bits == 16:
+        codes = stochastic_round_bf16(x, step, salt)
+        return QuantizedArray(codes, None, x.shape, x.dtype, 16, 0)
+    # At 4 bits a second moment's level spacing dwarfs its per-step change:
+    # unbiased rounding keeps it moving.
+    noise_step = step if how.bits == 4 and not how.linear else None
+    return quantize(
+        x, how.bits, how.block_size, linear=how.linear, noise_step=noise_step, salt=salt
+    )
+
+
+def encode(leaves: list[Any], storage: list[Storage], step: jax.Array) -> list[Any]:
+    """The leaves in their storage; ``step`` keys the stochastic rounding."""
+    out = [
+        x if how.bits == 0 or how.over is not None else _compress(x, how, step, salt)
+        for salt, (x, how) in enumerate(zip(leaves, storage, strict=True))
+    ]
+    for i, how in enumerate(storage):
+        if how.over is not None:
+            # Divided by the root of the second moment *as stored*, so
+            # decoding multiplies back exactly what was divided.
+            ratio = leaves[i].astype(jnp.float32) / _root(dequantize(out[how.over]))
+            out[i] = _compress(ratio.astype(leaves[i].dtype), how, step, i)
+    return out
+
+
+def decode(paths: list[tuple], stored: list[Any]) -> list[Any]:
+    """The leaves :func:`encode` stored, as arrays again."""
+    quantized = [isinstance(x, QuantizedArray) for x in stored]
+    out = [dequantize(x) if q else x for x, q in zip(stored, quantized, strict=True)]
+    shapes = [x.shape if q else None for x, q in zip(stored, quantized, strict=True)]
+    for i, j in moment_pairs(paths, shapes, quantized).items():
+        if stored[i].linear:
+            out[i] = (out[i] * _root(out[j])).astype(stored[i].dtype)
+    return out
