@@ -1,4 +1,4 @@
-"""Matrix optimizers against a tuned AdamW on real text.
+"""Matrix optimizers (Shampoo, SOAP, PSGD-Kron, Muon) against a tuned AdamW on text.
 
 A pre-LN character transformer (4 layers, width 128, 4 heads, context 128,
 byte vocabulary: about 0.8M parameters) trained on the CPython standard
@@ -42,6 +42,7 @@ SWEEPS = {
     "shampoo": (3e-3, 6e-3, 1.2e-2),
     "soap": (3e-3, 6e-3, 1.2e-2, 2.4e-2),
     "kron": (7.5e-4, 1.5e-3, 3e-3, 6e-3),
+    "muon": (3e-3, 6e-3, 1.2e-2),
 }
 BATCH, CONTEXT, EVAL_EVERY = 32, 128, 25
 
@@ -56,6 +57,14 @@ def build(name: str, schedule) -> tsx.GradientTransformation:
         ),
         "soap": lambda: tsx.contrib.soap(schedule, mask=tsx.masks.decay_mask, **decay),
         "kron": lambda: tsx.contrib.kron(schedule, mask=tsx.masks.decay_mask, **decay),
+        # consistent_rms=0.2 scales the orthogonalized update to AdamW's RMS, so
+        # one learning rate serves the matrices and the Adam-updated vectors.
+        "muon": lambda: tsx.contrib.muon(
+            schedule,
+            weight_decay_mask=tsx.masks.decay_mask,
+            consistent_rms=0.2,
+            **decay,
+        ),
     }[name]()
     return tsx.chain(tsx.clip_by_global_norm(1.0), inner)
 
