@@ -1,11 +1,11 @@
 """Shampoo, SOAP and PSGD-Kron on 8 CPU devices: the numbers of one device.
 
 Each optimizer trains a small MLP for 12 steps (a root or basis refresh on
-step 10) three ways: on one device, replicated over an 8-device mesh, and
-with ``zero_axis="data"`` (state split over the devices, block work split by
-``distribute_matrix_work``). The statistics and the loss must agree to
-float32 rounding; the params as closely as each method's sensitivity to that
-rounding allows. The params must agree to float32 rounding.
+step 10) three ways: on one device, replicated over an 8-device mesh (block
+work spread over the mesh in context), and with ``zero_axis="data"`` (state
+split over the devices, block work split by ``distribute_matrix_work``).
+The statistics and the loss must agree to float32 rounding; the params as
+closely as each method's sensitivity to that rounding allows.
 """
 
 from tests.devices import run_with_cpu_devices
@@ -95,9 +95,11 @@ def test_eight_devices_replicated_or_zero_equal_one_device():
     assert out["kron"]["zero_stats"] <= 1e-6, out
     # Kron's step is a smooth function of its state: the params agree too.
     assert out["kron"]["replicated"] <= 1e-6 and out["kron"]["zero"] <= 1e-6, out
-    assert out["shampoo"]["replicated"] <= 1e-6, out
     # Shampoo's inverse roots and SOAP's eigenvectors amplify the rounding
     # of ill-conditioned statistics (tanh layers give eigenvalues spread over
-    # many decades); the runs stay within a fraction of their movement.
-    assert out["shampoo"]["zero"] <= 0.01 * out["shampoo"]["moved"], out
+    # many decades), and both 8-device runs compute each tile on its owner,
+    # with that device's kernels; the runs stay within a fraction of their
+    # movement.
+    for run in ("replicated", "zero"):
+        assert out["shampoo"][run] <= 0.01 * out["shampoo"]["moved"], out
     assert out["soap"]["zero"] <= 0.25 * out["soap"]["moved"], out

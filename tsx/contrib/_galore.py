@@ -38,7 +38,7 @@ from tsx.matrix import (
     resolve_dimension_numbers,
 )
 from tsx.optimizers import scale_by_adam
-from tsx.sharding import map_matrices
+from tsx.sharding import auto_axes_update, map_matrices
 from tsx.transforms import add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     LEARNING_RATE,
@@ -234,7 +234,7 @@ def scale_by_galore(
             projector=projectors,
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformation(init_fn, auto_axes_update(update_fn))
 
 
 @hyperparameters(

@@ -44,7 +44,7 @@ from tsx.matrix import (
     one_at_a_time_on_cpu,
     spectral_norm_lower_bound,
 )
-from tsx.sharding import cond, map_blocks, sharded_like
+from tsx.sharding import auto_axes_update, cond, map_blocks, sharded_like
 from tsx.transforms import MaskOrFn, add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
@@ -319,7 +319,7 @@ def scale_by_kron(
             ),
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformation(init_fn, auto_axes_update(update_fn))
 
 
 @hyperparameters(

@@ -49,7 +49,7 @@ from tsx.matrix import (
     resolve_dimension_numbers,
 )
 from tsx.optimizers import adamw
-from tsx.sharding import map_matrices
+from tsx.sharding import auto_axes_update, map_matrices
 from tsx.transforms import (
     MaskedNode,
     add_decayed_weights,
@@ -391,7 +391,7 @@ def scale_by_muon(
             count=count, mu=tu.tree_cast(mu, mu_dtype), ns_coeffs=state.ns_coeffs
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformation(init_fn, auto_axes_update(update_fn))
 
 
 @hyperparameters(

@@ -48,7 +48,7 @@ from tsx.matrix import (
     two_sided,
     update_statistics,
 )
-from tsx.sharding import cond
+from tsx.sharding import auto_axes_update, cond
 from tsx.transforms import MaskOrFn, add_decayed_weights, scale_by_learning_rate
 from tsx.validation import (
     DECAY,
@@ -187,7 +187,7 @@ def scale_by_shampoo(
             roots=treedef.unflatten(roots),
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformation(init_fn, auto_axes_update(update_fn))
 
 
 def _grafted(

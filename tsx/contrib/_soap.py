@@ -58,7 +58,7 @@ from tsx.matrix import (
     update_statistics,
 )
 from tsx.optimizers import scale_by_adam
-from tsx.sharding import cond
+from tsx.sharding import auto_axes_update, cond
 from tsx.transforms import (
     MaskOrFn,
     add_decayed_weights,
@@ -235,7 +235,7 @@ def _scale_by_rotated_adam(
             bases=treedef.unflatten(bases),
         )
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformation(init_fn, auto_axes_update(update_fn))
 
 
 def _init(layouts_treedef: Any, params: Any, max_precond_dim: int) -> SoapState:

@@ -25,6 +25,7 @@ from tsx.sharding._layout import (
     zero_spec,
 )
 from tsx.sharding._placement import (
+    auto_axes_update,
     cond,
     distribute_matrix_work,
     explicit_axes,
@@ -32,6 +33,7 @@ from tsx.sharding._placement import (
     gathered,
     map_blocks,
     map_matrices,
+    matrix_owners,
     reshard,
     sharded_like,
     zeros_of_type,
@@ -40,6 +42,7 @@ from tsx.sharding._placement import (
 __all__ = [
     "ZERO_MIN_SIZE",
     "Layout",
+    "auto_axes_update",
     "cond",
     "distribute_matrix_work",
     "explicit_axes",
@@ -49,6 +52,7 @@ __all__ = [
     "logical_shardings",
     "map_blocks",
     "map_matrices",
+    "matrix_owners",
     "reshard",
     "sharded_like",
     "state_shardings",

@@ -9,16 +9,23 @@ whose result sharding is ambiguous are errors, and moving data is
 in tsx that needs an array laid out differently goes through it.
 
 Matrix functions (Newton-Schulz, SVD, eigendecompositions, matrix roots) need
-a whole matrix on one device. :func:`map_matrices` gives them that: without a
-work axis each matrix is gathered and the result is sharded back like its
-input; inside :func:`distribute_matrix_work` same-shaped matrices are stacked
-and the stack is split over a mesh axis, so each device computes about ``1/N``
-of the matrices before the results are gathered back.
+a whole matrix on one device. :func:`map_matrices` gives them that, and on a
+mesh of several devices it spreads the work: each matrix gets one owner
+device (owners balanced over all shapes, :func:`matrix_owners`), the matrix
+is moved to its owner and its result back to the matrix's own layout (an
+all-to-all when the matrices are split along a dimension), and each device
+computes only what it owns. The mesh is the one in context (``jax.set_mesh``),
+else the one an input's type names (Explicit axes);
+:func:`distribute_matrix_work` narrows the work to one axis or names a mesh
+tracing cannot see.
 """
+
 
 import contextlib
 import contextvars
 import dataclasses
+import functools
+import math
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
@@ -28,6 +35,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 __all__ = [
+    "auto_axes_update",
     "cond",
     "distribute_matrix_work",
     "explicit_axes",
@@ -35,6 +43,7 @@ __all__ = [
     "gathered",
     "map_blocks",
     "map_matrices",
+    "matrix_owners",
     "reshard",
     "sharded_like",
     "zeros_of_type",
@@ -188,7 +197,15 @@ def sharded_like(tree: Any, like: Any) -> Any:
 @dataclasses.dataclass(frozen=True)
 class _WorkAxis:
     mesh: Any
-    axis: str
+    axes: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.mesh.shape[a] for a in self.axes)
+
+    @property
+    def spec(self) -> P:
+        return P(self.axes)
 
 
 _WORK_AXIS: contextvars.ContextVar[_WorkAxis | None] = contextvars.ContextVar(
@@ -198,14 +215,14 @@ _WORK_AXIS: contextvars.ContextVar[_WorkAxis | None] = contextvars.ContextVar(
 
 @contextlib.contextmanager
 def distribute_matrix_work(mesh: jax.sharding.Mesh, axis: str) -> Iterator[None]:
-    """Inside this block, :func:`map_matrices` splits its work over ``axis``.
+    """Inside this block, :func:`map_matrices` splits its work over ``axis`` only.
 
-    Same-shaped matrices are stacked and the stack is sharded along ``mesh``'s
-    ``axis``: with ``N`` devices on that axis each computes about ``1/N`` of
-    the matrices (Newton-Schulz iterations, eigendecompositions), then the
-    results are gathered. The numbers are the same as without the block.
+    Without this block the matrix work already spreads over every device of
+    the mesh in use (see :func:`map_matrices`); the block narrows it to one
+    axis of ``mesh`` (or names the mesh where tracing cannot see one: Auto
+    axes without ``jax.set_mesh``). The numbers are the same as without it.
     ``TrainState.create(..., zero_axis=...)`` enters it around the optimizer
-    update; use it directly around ``tx.update`` in a hand-written step.
+    update.
 
     Args:
       mesh: the device mesh (``jax.sharding.Mesh``).
@@ -217,21 +234,44 @@ def distribute_matrix_work(mesh: jax.sharding.Mesh, axis: str) -> Iterator[None]
             f"distribute_matrix_work: axis={axis!r} is not an axis of the mesh "
             f"(axes {tuple(mesh.axis_names)})."
         )
-    token = _WORK_AXIS.set(_WorkAxis(mesh, axis))
+    token = _WORK_AXIS.set(_WorkAxis(mesh, (axis,)))
     try:
         yield
     finally:
         _WORK_AXIS.reset(token)
 
 
-def _constrain(tree: Any, work: _WorkAxis, split: bool) -> Any:
-    """The stacked tree split over (``split``) or replicated across the axis."""
+def _work_axis(items: Sequence[Any]) -> _WorkAxis | None:
+    """Where matrix work is split: the block's axis, else the mesh in use.
 
-    def one(x: jax.Array) -> jax.Array:
-        spec = P(work.axis if split else None, *([None] * (x.ndim - 1)))
-        return _move(x, spec, work.mesh)
+    The mesh in use is the one in context (``jax.set_mesh``), else the one in
+    the first item whose type names one (Explicit axes). Every axis of it
+    that is not already manual (inside ``shard_map``) takes part; ``None``
+    when that is a single device or no mesh is visible.
+    """
+    work = _WORK_AXIS.get()
+    if work is not None:
+        return work
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty:
+        typed = (_type_sharding(x) for x in jax.tree.leaves(list(items)))
+        mesh = next((getattr(s, "mesh", None) for s in typed if s is not None), None)
+    if mesh is None or mesh.empty:
+        return None
+    axes = tuple(
+        name
+        for name, kind in zip(mesh.axis_names, mesh.axis_types, strict=True)
+        if kind != AxisType.Manual and mesh.shape[name] > 1
+    )
+    return _WorkAxis(mesh, axes) if axes else None
 
-    return jax.tree.map(one, tree)
+
+def _in_mesh(mesh: Any) -> contextlib.AbstractContextManager[Any]:
+    """The mesh of a type, entered when none is in context (for ``shard_map``)."""
+    unset = jax.sharding.get_abstract_mesh().empty
+    if unset and isinstance(mesh, jax.sharding.AbstractMesh):
+        return jax.sharding.use_abstract_mesh(mesh)
+    return contextlib.nullcontext()
 
 
 def _whole_on_each_device(tree: Any) -> Any:
@@ -266,63 +306,307 @@ def _one_by_one(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return run
 
 
-def _on_devices(batched: Callable[[Any], Any], stack: Any) -> Any:
-    """``batched(stack)``: whole on every device, or split over the work axis.
+def _skipping(fn: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    """``fn`` item by item where ``valid``, zeros (and no work) elsewhere."""
 
-    With a work axis each device runs ``batched`` on its own part of the
-    stack (``shard_map``), so the work holds no collective; the parts are
-    gathered after.
+    def run(stack: Any, valid: jax.Array) -> Any:
+        row = jax.tree.map(lambda x: x[0], stack)
+        shapes = jax.eval_shape(fn, row)
+
+        def one(args: tuple[Any, jax.Array]) -> Any:
+            item, ok = args
+            return jax.lax.cond(
+                ok,
+                fn,
+                lambda _: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
+                item,
+            )
+
+        if valid.shape[0] == 1:
+            return jax.tree.map(lambda r: r[None], one((row, valid[0])))
+        return jax.lax.map(one, (stack, valid))
+
+    return run
+
+
+def _owners(
+    sizes: Sequence[int], costs: Sequence[float], devices: int
+) -> list[list[int]]:
+    """The slot of every item, balancing the work of all groups over devices.
+
+    Group ``g`` has ``sizes[g]`` items of cost ``costs[g]`` and ``k = ceil(
+    sizes[g] / devices)`` slots on each device (slots ``d k .. d k + k - 1``
+    on device ``d``). Items are placed largest first, each on the least
+    loaded device with a free slot of its group (Graham's LPT rule), so a
+    group with fewer items than devices leaves idle slots where other groups
+    put their work, instead of padded copies.
     """
-    work = _WORK_AXIS.get()
-    if work is None:
-        return _whole_on_each_device(batched(_whole_on_each_device(stack)))
-    context = jax.sharding.get_abstract_mesh()
+    per_device = [-(-n // devices) for n in sizes]
+    free = [[k] * devices for k in per_device]
+    load = [0.0] * devices
+    slots: list[list[int]] = [[0] * n for n in sizes]
+    order = sorted(
+        ((g, i) for g, n in enumerate(sizes) for i in range(n)),
+        key=lambda gi: -costs[gi[0]],
+    )
+    for g, i in order:
+        d = min((d for d in range(devices) if free[g][d]), key=lambda d: load[d])
+        slots[g][i] = d * per_device[g] + per_device[g] - free[g][d]
+        free[g][d] -= 1
+        load[d] += costs[g]
+    return slots
+
+
+def matrix_owners(shapes: Sequence[tuple[int, ...]], devices: int) -> list[int]:
+    """The device that computes each matrix, as :func:`map_matrices` places them.
+
+    Matrices of one shape form a group with ``ceil(n / devices)`` slots on
+    each device; the largest matrices are placed first, each on the least
+    loaded device with a free slot of its group, the work of a matrix
+    counted as ``m n min(m, n)`` (Newton-Schulz, eigendecompositions). For
+    matrices of one shape, dtype and key, this is the placement used under a
+    mesh of ``devices`` devices.
+
+    Args:
+      shapes: one shape per matrix (trailing two dimensions are the matrix).
+      devices: the number of devices the work is split over.
+
+    Returns:
+      Per matrix, the index of its device along the flattened work axes.
+    """
+    if devices < 1:
+        raise ValueError(f"matrix_owners: devices={devices!r} must be >= 1.")
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(tuple(shape), []).append(i)
+    members = list(groups.values())
+    costs = [_matrix_cost(shape) for shape in groups]
+    slots = _owners([len(m) for m in members], costs, devices)
+    owner = [0] * len(shapes)
+    for group, where in zip(members, slots, strict=True):
+        per_device = -(-len(group) // devices)
+        for i, slot in zip(group, where, strict=True):
+            owner[i] = slot // per_device
+    return owner
+
+
+def _matrix_cost(shape: tuple[int, ...]) -> float:
+    """The work of a matrix function on one ``shape`` matrix: ``m n min(m, n)``."""
+    if len(shape) < 2:
+        return float(math.prod(shape))
+    return float(math.prod(shape) * min(shape[-2:]))
+
+
+def _common_layout(parts: Sequence[Any]) -> list[Any]:
+    """``parts`` in the explicit layout of the first (so they concatenate)."""
+    specs = [explicit_spec(x) for x in jax.tree.leaves(parts[0])]
+    return [
+        jax.tree.map(
+            lambda x, s: x if s is None or explicit_spec(x) == s else _move(x, s),
+            part,
+            jax.tree.unflatten(jax.tree.structure(part), specs),
+            is_leaf=lambda s: s is None,
+        )
+        if any(s is not None for s in specs)
+        else part
+        for part in parts
+    ]
+
+
+def _owner_computes(
+    fn: Callable[[Any], Any],
+    parts: Sequence[Any],
+    slots: Sequence[int],
+    work: _WorkAxis,
+) -> list[Any]:
+    """``fn`` on every row of ``parts`` (single-row stacks), each on its owner.
+
+    The rows are stacked in slot order (zeros in free slots) and the stack is
+    moved so each device holds its own slots whole: from matrices split
+    along a dimension that is an all-to-all, not a gather. Each device runs
+    ``fn`` on its valid rows only; the results go back the same way, to the
+    layout the rows came in (where a type says what that is).
+    """
+    parts = _common_layout(parts)
+    total = -(-len(parts) // work.size) * work.size
+    blank = jax.tree.map(jnp.zeros_like, parts[0])
+    rows = [blank] * total
+    for part, slot in zip(parts, slots, strict=True):
+        rows[slot] = part
+    stack = jax.tree.map(lambda *xs: jnp.concatenate(xs), *rows)
+    first = jax.tree.leaves(stack)[0]
+    valid = jnp.asarray([row is not blank for row in rows])
+    spread = jax.tree.map(lambda x: _move(x, work.spec, work.mesh), (stack, valid))
     local = jax.shard_map(
-        batched,
-        mesh=work.mesh if context.empty else context,
-        in_specs=P(work.axis),
-        out_specs=P(work.axis),
+        _skipping(fn) if len(parts) < total else (lambda s, _: _one_by_one(fn)(s)),
+        mesh=_shard_map_mesh(work),
+        in_specs=(work.spec, work.spec),
+        out_specs=work.spec,
         check_vma=False,
     )
-    return _constrain(local(_constrain(stack, work, True)), work, False)
+    results = _home(local(*spread), first, work)
+    return [jax.tree.map(lambda r, s=slot: r[s : s + 1], results) for slot in slots]
+
+
+def _shard_map_mesh(work: _WorkAxis) -> Any:
+    context = jax.sharding.get_abstract_mesh()
+    return work.mesh if context.empty else context
+
+
+def _split_stack(batched: Callable[[Any], Any], stack: Any, work: _WorkAxis) -> Any:
+    """``batched(stack)`` with the stack split over the work axes (``shard_map``).
+
+    The stack is made whole on every device first and the results are
+    gathered after: tiles come from views of matrices (reshapes of split
+    arrays) and their results feed replicated statistics, so moving the
+    tiles themselves between layouts costs XLA more collectives than one
+    gather each way (measured: ``benchmarks/matrix_sharding.py``). Each
+    device runs ``batched`` on its own part, with no collective inside.
+    """
+    local = jax.shard_map(
+        batched,
+        mesh=_shard_map_mesh(work),
+        in_specs=work.spec,
+        out_specs=work.spec,
+        check_vma=False,
+    )
+
+    def whole(tree: Any) -> Any:
+        return jax.tree.map(lambda x: _move(x, P(*([None] * x.ndim)), work.mesh), tree)
+
+    split = jax.tree.map(lambda x: _move(x, work.spec, work.mesh), whole(stack))
+    return whole(local(split))
+
+
+def _home(results: Any, like: jax.Array, work: _WorkAxis) -> Any:
+    """Stacked results moved from their owners to where ``like``'s type says.
+
+    Results shaped like ``like`` take its explicit layout; other results on
+    an Explicit mesh are gathered; on Auto axes XLA's partitioner moves them
+    to where their users need them (an all-to-all for a split matrix).
+    """
+    back = explicit_spec(like)
+
+    def one(r: jax.Array) -> jax.Array:
+        if r.shape[1:] == like.shape[1:] and back is not None:
+            return _move(r, back, work.mesh)
+        if explicit_axes(work.mesh) & set(work.axes):
+            return _move(r, P(*([None] * r.ndim)), work.mesh)
+        return r
+
+    return jax.tree.map(one, results)
 
 
 def _map_stacks(
-    batched_fn: Callable[[Any, Hashable], Callable[[Any], Any]],
+    row_fn: Callable[[Hashable], Callable[[Any], Any]],
     stacks: Sequence[Any],
     keys: Sequence[Hashable],
+    vectorize: bool,
 ) -> list[Any]:
     """The one placement engine behind :func:`map_matrices` and :func:`map_blocks`.
 
     Each item of ``stacks`` is a tree of arrays with a leading batch axis.
-    Items whose trailing shapes, dtypes and key agree are concatenated into
-    one stack, padded (repeating its first row) to a multiple of the work
-    axis' size, run through ``batched_fn(key)`` by :func:`_on_devices`, and
-    the results are cut back into one stack per item.
+    Items whose trailing shapes, dtypes and key agree form a group that runs
+    through ``row_fn(key)``: under ``vmap`` when ``vectorize`` (blocks),
+    else row by row (``lax.map``, matrices). Without a work axis
+    (:func:`_work_axis`) every device runs every group on whole arrays.
+    With one, single-row items (matrices) get owners balanced over all
+    groups (:func:`_owners`, :func:`_owner_computes`); multi-row stacks
+    (blocks) are concatenated, padded by repeating their first row to a
+    multiple of the axis size and split over it (:func:`_split_stack`).
     """
-    work = _WORK_AXIS.get()
-    size = 1 if work is None else work.mesh.shape[work.axis]
+    work = _work_axis(stacks)
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, (item, key) in enumerate(zip(stacks, keys, strict=True)):
         leaves, treedef = jax.tree.flatten(item)
         shapes = tuple((x.shape[1:], jnp.dtype(x.dtype)) for x in leaves)
         groups.setdefault((treedef, shapes, key), []).append(i)
     out: list[Any] = [None] * len(stacks)
+
+    def batched(key: Hashable) -> Callable[[Any], Any]:
+        fn = row_fn(key)
+        return jax.vmap(fn) if vectorize else _one_by_one(fn)
+
+    if work is not None and not vectorize:
+        members_of = list(groups.values())
+        shapes = [jax.tree.leaves(stacks[m[0]])[0].shape[1:] for m in members_of]
+        slots = _owners(
+            [len(m) for m in members_of], [_matrix_cost(s) for s in shapes], work.size
+        )
+        with _in_mesh(work.mesh):
+            for (_, _, key), members, where in zip(
+                groups, members_of, slots, strict=True
+            ):
+                results = _owner_computes(
+                    row_fn(key), [stacks[i] for i in members], where, work
+                )
+                for i, r in zip(members, results, strict=True):
+                    out[i] = r
+        return out
+
     for (_, _, key), members in groups.items():
         parts = [gathered(stacks[i]) for i in members]
         counts = [jax.tree.leaves(p)[0].shape[0] for p in parts]
         stack = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
-        pad = -sum(counts) % size
-        if pad:
-            stack = jax.tree.map(
-                lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]), stack
-            )
-        results = _on_devices(batched_fn(key), stack)
+        if work is None:
+            results = _whole_on_each_device(batched(key)(_whole_on_each_device(stack)))
+        else:
+            pad = -sum(counts) % work.size
+            if pad:
+                stack = jax.tree.map(
+                    lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]),
+                    stack,
+                )
+            with _in_mesh(work.mesh):
+                results = _split_stack(batched(key), stack, work)
         start = 0
         for i, count in zip(members, counts, strict=True):
             out[i] = jax.tree.map(lambda r, s=start, c=count: r[s : s + c], results)
             start += count
     return out
+
+
+def _explicit_mesh(tree: Any) -> Any:
+    """The mesh of the first leaf of ``tree`` whose type uses an Explicit axis."""
+    for x in jax.tree.leaves(tree):
+        sharding = _type_sharding(x)
+        mesh = getattr(sharding, "mesh", None)
+        if mesh is not None and explicit_axes(mesh) and mesh.size > 1:
+            return mesh
+    return None
+
+
+def auto_axes_update(update: Callable[..., tuple[Any, Any]]) -> Callable[..., Any]:
+    """An ``update(updates, state, params)`` that runs with Explicit axes made Auto.
+
+    Matrix work runs in ``shard_map``, which cannot close over arrays whose
+    type names Explicit axes; an optimizer's update closes over its state.
+    So where an input's type uses an Explicit mesh, the update runs under
+    ``jax.sharding.auto_axes`` (every array's layout becomes a hint) and its
+    results get the layouts of the inputs they correspond to: new updates
+    those of ``updates``, new state those of ``state``. Elsewhere (Auto
+    meshes, one device, already inside ``auto_axes``) it is ``update``.
+
+    Args:
+      update: a transformation's update function; it must return a state of
+        the input state's structure and shapes.
+    """
+
+    @functools.wraps(update)
+    def run(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
+        mesh = _explicit_mesh((updates, state, params))
+        if mesh is None:
+            return update(updates, state, params, **extra)
+        explicit = explicit_axes(mesh)
+        axes = tuple(name for name in mesh.axis_names if name in explicit)
+        specs = jax.tree.map(lambda x: explicit_spec(x) or P(), (updates, state))
+        auto = jax.sharding.auto_axes(
+            lambda u, s, p: update(u, s, p, **extra), axes=axes, out_sharding=specs
+        )
+        with _in_mesh(mesh):
+            return auto(updates, state, params)
+
+    return run
 
 
 def map_matrices(
@@ -342,12 +626,20 @@ def map_matrices(
     Items of one structure, shapes, dtypes and key are stacked and ``fn``
     runs on each item of a stack in turn (not under ``vmap``: the numbers are
     the same with and without devices to spread over, and as ``fn`` on each
-    item alone). Outside :func:`distribute_matrix_work` every device computes
-    every group on whole matrices (items sharded by their type or over the
-    mesh in context are gathered). Inside, each stack is split over the work
-    axis (padded by repeating its first item up to a multiple of the axis
-    size) and the results are gathered: each device does about ``1/N`` of
-    the work.
+    item alone). With no mesh in use every group runs whole. On a mesh of
+    several devices (the one of :func:`distribute_matrix_work`, else the
+    one in context, else the one an item's type names) every item gets an
+    owner device (:func:`matrix_owners`: balanced over all groups, no device
+    computes a padded copy), items travel to their owners and results back
+    to the items' layouts (one all-to-all each way for matrices split along
+    a dimension), and each device runs ``fn`` on its own items only. On
+    Auto axes without ``jax.set_mesh`` no mesh is visible: enter it, or
+    :func:`distribute_matrix_work`.
+
+    ``fn`` runs inside ``shard_map``: on an Explicit mesh it must not close
+    over arrays (``shard_map`` refuses them); the optimizers of
+    :mod:`tsx.contrib` run their update under :func:`auto_axes_update`,
+    which makes that hold.
 
     Args:
       fn: ``(item, key) -> result``.
@@ -359,7 +651,7 @@ def map_matrices(
     """
     keys = [None] * len(matrices) if keys is None else list(keys)
     stacks = [jax.tree.map(lambda x: x[None], m) for m in matrices]
-    results = _map_stacks(lambda key: _one_by_one(lambda m: fn(m, key)), stacks, keys)
+    results = _map_stacks(lambda key: lambda m: fn(m, key), stacks, keys, False)
     return [
         sharded_like(jax.tree.map(lambda r: r[0], r), jax.tree.leaves(m)[0])
         for r, m in zip(results, matrices, strict=True)
@@ -373,10 +665,13 @@ def map_blocks(fn: Callable[[Any], Any], stacks: Sequence[Any]) -> list[Any]:
     (e.g. the tiles of one parameter and their preconditioners). Items whose
     trailing shapes and dtypes agree are concatenated along that axis and
     ``fn`` runs once per group under ``jax.vmap``: fewer, larger kernels.
-    Outside :func:`distribute_matrix_work` every device computes every group
-    whole; inside, each group is padded to a multiple of the work axis' size
-    and split over it, so each device computes about ``1/N`` of the tiles;
-    the results are gathered.
+    With no mesh in use every group runs whole; on a mesh of several devices
+    (the one of :func:`distribute_matrix_work`, else the one in context,
+    else the one an item's type names) each group is padded (repeating
+    its first tile) to a multiple of the device count and split over the
+    devices, so each computes about ``1/N`` of the tiles, and the results go
+    back to the tiles' layout. ``fn`` must not close over arrays on an
+    Explicit mesh (see :func:`map_matrices`).
 
     Args:
       fn: a function of one item's slice (one tile and its companions).
@@ -385,7 +680,7 @@ def map_blocks(fn: Callable[[Any], Any], stacks: Sequence[Any]) -> list[Any]:
     Returns:
       The results, one stack per item, in order.
     """
-    return _map_stacks(lambda _: jax.vmap(fn), stacks, [None] * len(stacks))
+    return _map_stacks(lambda _: fn, stacks, [None] * len(stacks), True)
 
 
 def _mesh_in_use(pred: Any) -> Any:
