@@ -308,9 +308,12 @@ def galore(
       >>> tx = tsx.contrib.galore(learning_rate=0.1, rank=1, update_proj_gap=10)
       >>> params = {"w": jnp.zeros((4, 3))}
       >>> state = tx.init(params)
-      >>> for _ in range(100):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     updates, state = tx.update(jax.grad(f)(params), state, params)
-      ...     params = tsx.apply_updates(params, updates)
+      ...     return tsx.apply_updates(params, updates), state
+      >>> for _ in range(100):
+      ...     params, state = step(params, state)
       >>> print(f"loss {f({'w': jnp.zeros((4, 3))}):.2f} -> {f(params):.4f}")
       loss 90.00 -> 0.0003
     """

@@ -520,9 +520,12 @@ def muon(
       >>> tx = tsx.contrib.muon(learning_rate=0.05)
       >>> params = {"w": jnp.zeros((3, 3)), "b": jnp.zeros(3)}
       >>> state = tx.init(params)
-      >>> for _ in range(100):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     updates, state = tx.update(jax.grad(f)(params), state, params)
-      ...     params = tsx.apply_updates(params, updates)
+      ...     return tsx.apply_updates(params, updates), state
+      >>> for _ in range(100):
+      ...     params, state = step(params, state)
       >>> zeros = jax.tree.map(jnp.zeros_like, params)
       >>> print(f"loss {f(zeros):.2f} -> {f(params):.4f}")
       loss 6.00 -> 0.0048
