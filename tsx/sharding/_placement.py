@@ -284,7 +284,7 @@ def _whole_on_each_device(tree: Any) -> Any:
     mesh = jax.sharding.get_abstract_mesh()
     if mesh.empty:
         return tree
-    return jax.tree.map(lambda x: _move(x, P(*([None] * x.ndim)), mesh), tree)
+    return jax.tree.map(lambda x: _replicated(x, mesh), tree)
 
 
 def _one_by_one(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -400,17 +400,22 @@ def _matrix_cost(shape: tuple[int, ...]) -> float:
 def _common_layout(parts: Sequence[Any]) -> list[Any]:
     """``parts`` in the explicit layout of the first (so they concatenate)."""
     specs = [explicit_spec(x) for x in jax.tree.leaves(parts[0])]
-    return [
-        jax.tree.map(
-            lambda x, s: x if s is None or explicit_spec(x) == s else _move(x, s),
-            part,
-            jax.tree.unflatten(jax.tree.structure(part), specs),
-            is_leaf=lambda s: s is None,
+
+    def align(part: Any) -> Any:
+        leaves, treedef = jax.tree.flatten(part)
+        return treedef.unflatten(
+            [
+                x if s is None or explicit_spec(x) == s else _move(x, s)
+                for x, s in zip(leaves, specs, strict=True)
+            ]
         )
-        if any(s is not None for s in specs)
-        else part
-        for part in parts
-    ]
+
+    return [align(part) for part in parts]
+
+
+def _replicated(x: jax.Array, mesh: Any) -> jax.Array:
+    """``x`` whole on every device of ``mesh``."""
+    return _move(x, P(*([None] * x.ndim)), mesh)
 
 
 def _owner_computes(
@@ -472,7 +477,7 @@ def _split_stack(batched: Callable[[Any], Any], stack: Any, work: _WorkAxis) -> 
     )
 
     def whole(tree: Any) -> Any:
-        return jax.tree.map(lambda x: _move(x, P(*([None] * x.ndim)), work.mesh), tree)
+        return jax.tree.map(lambda x: _replicated(x, work.mesh), tree)
 
     split = jax.tree.map(lambda x: _move(x, work.spec, work.mesh), whole(stack))
     return whole(local(split))
@@ -491,7 +496,7 @@ def _home(results: Any, like: jax.Array, work: _WorkAxis) -> Any:
         if r.shape[1:] == like.shape[1:] and back is not None:
             return _move(r, back, work.mesh)
         if explicit_axes(work.mesh) & set(work.axes):
-            return _move(r, P(*([None] * r.ndim)), work.mesh)
+            return _replicated(r, work.mesh)
         return r
 
     return jax.tree.map(one, results)
