@@ -6,7 +6,13 @@ import numpy as np
 import optax
 
 import tsx
-from tsx.lowbit import QuantizedArray, _storage, quantized_state, state_bytes
+from tsx.lowbit import (
+    QuantizedArray,
+    _storage,
+    dequantize,
+    quantized_state,
+    state_bytes,
+)
 
 
 def _flat(state):
@@ -90,8 +96,9 @@ def test_adamw_least_squares_at_4_bits_near_optax_float32():
 
 
 def test_matrices_and_other_basis_first_moments_keep_8_bits():
-    # SOAP: statistics and eigenbases are matrices; its mu (parameters'
-    # basis) has a nu of another shape (eigenbasis blocks) beside it.
+    # SOAP: statistics are matrices (8 bits), eigenbases orthogonal matrices
+    # (4 bits, rectified); its mu (parameters' basis) has a nu of another
+    # shape (eigenbasis blocks) beside it.
     params = {"w": jnp.ones((64, 64)), "b": jnp.zeros(64)}
     tx = quantized_state(tsx.contrib.soap(1e-3), bits=4, min_size=16)
     state = tx.init(params)
@@ -100,22 +107,72 @@ def test_matrices_and_other_basis_first_moments_keep_8_bits():
     }
     eight = [k for k, b in widths.items() if b == 8]
     four = [k for k, b in widths.items() if b == 4]
-    assert sum(".stats" in k or ".bases" in k for k in eight) == 4
+    assert sum(".stats" in k for k in eight) == 2
     assert [k for k in eight if ".mu" in k] == [
         ".inner_state[0].inner_states['soap'].inner_state.mu['w']"
     ]
     # The bias goes to Adam (a mu/nu pair of one shape) and stays at 4 bits,
-    # as does SOAP's second moment.
+    # as do SOAP's second moment and its two bases.
+    soap = ".inner_state[0].inner_states['soap'].inner_state"
     assert sorted(four) == [
         ".inner_state[0].inner_states['adam'].inner_state.mu['b']",
         ".inner_state[0].inner_states['adam'].inner_state.nu['b']",
-        ".inner_state[0].inner_states['soap'].inner_state.nu['w']",
+        f"{soap}.bases['w'][0]",
+        f"{soap}.bases['w'][1]",
+        f"{soap}.nu['w']",
     ]
     by_width = state_bytes(state, by_width=True)
     # In 8 bits, one byte per element plus a 4-byte scale per block: the
-    # four (1, 64, 64) matrices in blocks of 256, mu's 64 rows one block each.
-    assert by_width[8] == 4 * (64 * 64 + 4 * 16) + (64 * 64 + 4 * 64)
+    # two (1, 64, 64) statistics in blocks of 256, mu's 64 rows one block
+    # each; at 4 bits half a byte per element and a scale per 128.
+    assert by_width[8] == 2 * (64 * 64 + 4 * 16) + (64 * 64 + 4 * 64)
+    assert by_width[4] == 3 * (64 * 64 // 2 + 4 * 32) + 2 * (64 // 2 + 4)
     assert sum(by_width.values()) == state_bytes(state)
+
+
+def test_soap_bases_at_4_bits_decode_orthogonal_and_change_only_on_refresh():
+    # The stored bases are 4-bit blocks (max |Q^T Q - I| about 0.1 as
+    # dequantized); decoding rectifies them to orthogonal within 2e-5 (float32
+    # rounding of 64-term sums). Between refreshes (every 3rd step; the first
+    # step computes them) the codes stay as they are.
+    tx = quantized_state(
+        tsx.contrib.soap(1e-2, precondition_frequency=3), bits=4, min_size=16
+    )
+    params = {"w": jnp.zeros((64, 64))}
+    state, step = tx.init(params), jax.jit(tx.update)
+
+    def bases(state):
+        paths_and_leaves = jax.tree_util.tree_flatten_with_path(
+            state, is_leaf=lambda x: isinstance(x, QuantizedArray)
+        )[0]
+        paths = [p for p, _ in paths_and_leaves]
+        stored = [x for _, x in paths_and_leaves]
+        decoded = _storage.decode(paths, stored)
+        return [
+            (x, q)
+            for p, x, q in zip(paths, stored, decoded, strict=True)
+            if ".bases" in jax.tree_util.keystr(p)
+        ]
+
+    for count in range(1, 8):
+        g = {"w": jax.random.normal(jax.random.PRNGKey(count), (64, 64))}
+        before = bases(state)
+        _, state = step(g, state, params)
+        after = bases(state)
+        changed = [
+            not np.array_equal(np.asarray(a.codes), np.asarray(b.codes))
+            for (a, _), (b, _) in zip(before, after, strict=True)
+        ]
+        assert changed == [count in (1, 3, 6)] * 2, count
+        eye = np.eye(64)
+        for stored, q in after:
+            q, raw = np.asarray(q[0], np.float64), np.asarray(dequantize(stored)[0])
+            raw = raw.astype(np.float64)
+            assert np.abs(q.T @ q - eye).max() < 2e-5
+            assert np.abs(raw.T @ raw - eye).max() > 1e-2
+            # The rectified basis is the polar factor of the dequantized one.
+            u, _, vt = np.linalg.svd(raw)
+            np.testing.assert_allclose(q, u @ vt, atol=1e-4)
 
 
 def test_first_moment_without_second_moment_uses_even_levels():
@@ -128,7 +185,9 @@ def test_first_moment_without_second_moment_uses_even_levels():
 def test_soap_at_4_bits_steps_and_tracks_float32():
     # Quantization is the only difference: after 5 steps of random
     # gradients (momentum without structure, the hard case) the params'
-    # mean deviation stays under a quarter of their mean movement (16% here).
+    # mean deviation stays under a third of their mean movement (28% here:
+    # the 4-bit bases sit about 8% from float32's, which on random
+    # directions moves every step; 16% with the bases at 8 bits).
     params = {"w": jax.random.normal(jax.random.PRNGKey(0), (32, 48))}
     grads = [
         {"w": jax.random.normal(jax.random.PRNGKey(i + 1), (32, 48))} for i in range(5)
@@ -147,7 +206,7 @@ def test_soap_at_4_bits_steps_and_tracks_float32():
     four = run(quantized_state(opt(), bits=4, min_size=16))
     moved = np.abs(exact - np.asarray(params["w"])).mean()
     assert np.all(np.isfinite(four))
-    assert np.abs(four - exact).mean() < 0.25 * moved
+    assert np.abs(four - exact).mean() < 0.33 * moved
 
 
 def test_bfloat16_first_moment_decodes_to_bfloat16():

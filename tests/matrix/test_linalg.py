@@ -8,6 +8,7 @@ import pytest
 from tsx.matrix import (
     eigenbasis,
     inverse_root,
+    orthonormalize,
     qr_eigenbasis,
     spectral_norm_lower_bound,
 )
@@ -76,3 +77,41 @@ def test_spectral_norm_lower_bound_is_a_lower_bound_and_exact_for_rank_one():
         rtol=1e-5,
     )
     assert float(spectral_norm_lower_bound(jnp.zeros((3, 3)))) == 0.0
+
+
+def _with_singular_values(s, rows, seed=0):
+    rng = np.random.default_rng(seed)
+    w, _ = np.linalg.qr(rng.normal(size=(rows, len(s))))
+    z, _ = np.linalg.qr(rng.normal(size=(len(s), len(s))))
+    return (w * s) @ z.T, w, z
+
+
+def test_orthonormalize_moves_each_singular_value_by_the_bjorck_map():
+    s = np.array([0.6, 0.9, 1.0, 1.2, 1.5])
+    v, w, z = _with_singular_values(s, 7)
+    got = np.asarray(orthonormalize(jnp.asarray(v, jnp.float32), 1), np.float64)
+    np.testing.assert_allclose(got, (w * (s * (3 - s**2) / 2)) @ z.T, atol=2e-6)
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (9, 4), (4, 9)])
+def test_orthonormalize_reaches_the_polar_factor(shape):
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.normal(size=(max(shape), min(shape))))
+    v = q if shape[0] >= shape[1] else q.T
+    v = v + 0.03 * rng.normal(size=shape)  # singular values within about 0.1 of 1
+    u, _, zt = np.linalg.svd(v, full_matrices=False)
+    got = np.asarray(orthonormalize(jnp.asarray(v, jnp.float32)), np.float64)
+    np.testing.assert_allclose(got, u @ zt, atol=1e-5)
+    small = min(shape)
+    gram = got.T @ got if shape[0] >= shape[1] else got @ got.T
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-5)
+
+
+def test_orthonormalize_maps_a_stack_matrix_by_matrix():
+    rng = np.random.default_rng(2)
+    stack = np.eye(5) + 0.05 * rng.normal(size=(3, 5, 5))
+    got = orthonormalize(jnp.asarray(stack, jnp.float32))
+    for k in range(3):
+        np.testing.assert_allclose(
+            got[k], orthonormalize(jnp.asarray(stack[k], jnp.float32)), atol=1e-6
+        )

@@ -47,13 +47,15 @@ def _compressible(x: Any, min_size: int) -> bool:
     )
 
 
-def _decode(state: Any) -> Any:
+def _decode(state: Any) -> tuple[Any, list[Any], list[Any]]:
+    """The state as arrays, with its stored leaves and their decoded values."""
     paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(
         state, is_leaf=_is_quantized
     )
     paths = [path for path, _ in paths_and_leaves]
     stored = [x for _, x in paths_and_leaves]
-    return jax.tree.unflatten(treedef, _storage.decode(paths, stored))
+    decoded = _storage.decode(paths, stored)
+    return jax.tree.unflatten(treedef, decoded), stored, decoded
 
 
 @hyperparameters(
@@ -98,10 +100,12 @@ def quantized_state(
     levels, so every element's update keeps the same resolution; other
     first moments use evenly spaced levels too; second moments round
     stochastically (unbiased), since a step changes them by less than a
-    level; the matrix optimizers' statistics, inverse roots, eigenbases,
-    Kronecker factors and projections keep **8 bits**, since 4-bit blocks
-    break their definiteness and orthogonality (``state_bytes(state,
-    by_width=True)`` shows the bytes at each width).
+    level; eigenbases (SOAP's) use evenly spaced levels and are
+    orthonormalized when decoded (:func:`tsx.matrix.orthonormalize`); the
+    matrix optimizers' statistics, inverse roots, Kronecker factors and
+    projections keep **8 bits**, since 4-bit blocks break their
+    definiteness (``state_bytes(state, by_width=True)`` shows the bytes at
+    each width).
 
     Sharding: blocks run along the trailing axes (merged until they hold
     ``block_size`` elements), so a state leaf sharded along its leading axes
@@ -144,13 +148,14 @@ def quantized_state(
     """
     inner = with_extra_args_support(inner)
 
-    def encode(state: Any, where: list[bool], step: jax.Array) -> Any:
+    def encode(state: Any, where: list[bool], step: jax.Array, previous=None) -> Any:
         paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
         paths = [path for path, _ in paths_and_leaves]
         leaves = [x for _, x in paths_and_leaves]
         shapes = [tuple(jnp.shape(x)) for x in leaves]
         storage = _storage.plan(paths, shapes, where, bits, block_size)
-        return jax.tree.unflatten(treedef, _storage.encode(leaves, storage, step))
+        stored = _storage.encode(leaves, storage, step, previous)
+        return jax.tree.unflatten(treedef, stored)
 
     def init_fn(params):
         # A QuantizedArray cannot be a Flax NNX Variable's value (tree_unbox).
@@ -160,13 +165,12 @@ def quantized_state(
         return LowBitState(count=count, inner_state=encode(state, where, count))
 
     def update_fn(updates, state, params=None, **extra_args):
-        stored = jax.tree.leaves(state.inner_state, is_leaf=_is_quantized)
+        decoded_state, stored, decoded = _decode(state.inner_state)
         where = [_is_quantized(x) for x in stored]
-        updates, new_inner = inner.update(
-            updates, _decode(state.inner_state), params, **extra_args
-        )
+        updates, new_inner = inner.update(updates, decoded_state, params, **extra_args)
         count = safe_int32_increment(state.count)
-        return updates, LowBitState(count, encode(new_inner, where, count))
+        new_stored = encode(new_inner, where, count, (stored, decoded))
+        return updates, LowBitState(count, new_stored)
 
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -191,7 +195,8 @@ def state_bytes(state: Any, *, by_width: bool = False) -> int | dict[int, int]:
         a compressed leaf counts at the width it is stored in (its codes and
         block scales together), any other array at its dtype's width. With
         ``quantized_state(..., bits=4)`` the 8-bit entry holds the leaves
-        kept wider (the matrix optimizers' matrices).
+        kept wider (the matrix optimizers' statistics, roots, factors and
+        projections, and SOAP's first moment).
 
     Example:
       >>> import jax.numpy as jnp
@@ -199,7 +204,7 @@ def state_bytes(state: Any, *, by_width: bool = False) -> int | dict[int, int]:
       >>> tx = tsx.quantized_state(tsx.contrib.soap(1e-3), bits=4, min_size=16)
       >>> state = tx.init({"w": jnp.ones((64, 64))})
       >>> tsx.lowbit.state_bytes(state, by_width=True)
-      {32: 12, 8: 20992, 4: 2176}
+      {32: 12, 8: 12672, 4: 6528}
     """
     leaves = jax.tree.leaves(state, is_leaf=_is_quantized)
     arrays = [x for x in leaves if hasattr(x, "dtype")]

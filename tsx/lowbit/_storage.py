@@ -17,10 +17,18 @@ all alike, and at 4 bits the difference decides the quality:
   ``mu``, in the parameters' basis, beside ``nu`` in the eigenbasis): the
   small components that the update divides by a small second moment are
   below a 4-bit level of the block, so they keep 8 bits.
-* **Matrices** (fields ``stats``, ``roots``, ``bases``, ``factors``,
-  ``projector``: preconditioner statistics, inverse roots, eigenbases,
-  Kronecker factors, GaLore's projections): a 4-bit block code breaks what
-  makes them useful (definiteness, orthogonality), so they keep 8 bits.
+* **Eigenbases** (field ``bases``: SOAP's ``Q_L``, ``Q_R``): 4-bit evenly
+  spaced levels, *rectified* when decoded: Björck's iteration
+  (:func:`tsx.matrix.orthonormalize`) returns the decoded matrix to the
+  nearest orthogonal one before it rotates anything (the eigenvector
+  quantization of Wang et al., 2024, "4-bit Shampoo", arXiv:2405.18144).
+  A basis the optimizer hands back unchanged keeps its codes: encoding the
+  rectified matrix again would move it a little every step.
+* **Other matrices** (fields ``stats``, ``roots``, ``factors``,
+  ``projector``: preconditioner statistics, inverse roots, Kronecker
+  factors, GaLore's projections): a 4-bit block code breaks their
+  definiteness (or, for a projection, changes it between refreshes), so
+  they keep 8 bits.
 
 :func:`~tsx.lowbit.state_bytes` with ``by_width=True`` shows the bytes kept
 at each width.
@@ -40,11 +48,21 @@ from tsx.lowbit._codes import (
     quantize,
     stochastic_round_bf16,
 )
+from tsx.matrix import orthonormalize
 
-__all__ = ["DEFAULT_BLOCK", "MATRIX_FIELDS", "Storage", "decode", "encode", "plan"]
+__all__ = [
+    "DEFAULT_BLOCK",
+    "MATRIX_FIELDS",
+    "ORTHOGONAL_FIELDS",
+    "Storage",
+    "decode",
+    "encode",
+    "plan",
+]
 
 DEFAULT_BLOCK = {8: 256, 4: 128}
 MATRIX_FIELDS = frozenset({"stats", "roots", "bases", "factors", "projector"})
+ORTHOGONAL_FIELDS = frozenset({"bases"})
 _MATRIX_BITS = 8
 _FIRST, _SECOND = jax.tree_util.GetAttrKey("mu"), jax.tree_util.GetAttrKey("nu")
 
@@ -56,6 +74,7 @@ class Storage(NamedTuple):
     block_size: int = 0
     linear: bool = False
     over: int | None = None  # the leaf whose root divides this one
+    orthogonal: bool = False  # rectified when decoded
 
 
 def _fields(path: tuple) -> set[str]:
@@ -106,6 +125,8 @@ def plan(
     for i, path in enumerate(paths):
         if not wanted[i]:
             out.append(Storage(0))
+        elif bits == 4 and _fields(path) & ORTHOGONAL_FIELDS:
+            out.append(Storage(4, block(4), linear=True, orthogonal=True))
         elif bits == 4 and (_fields(path) & MATRIX_FIELDS or i in elsewhere):
             out.append(Storage(_MATRIX_BITS, block(_MATRIX_BITS)))
         elif bits == 4 and _FIRST in path:
@@ -132,8 +153,24 @@ def _compress(x: jax.Array, how: Storage, step: jax.Array, salt: int) -> Any:
     )
 
 
-def encode(leaves: list[Any], storage: list[Storage], step: jax.Array) -> list[Any]:
-    """The leaves in their storage; ``step`` keys the stochastic rounding."""
+def _unless_unchanged(
+    codes: QuantizedArray, leaf: jax.Array, stored: QuantizedArray, decoded: jax.Array
+) -> QuantizedArray:
+    same = jnp.all(leaf == decoded)
+    return jax.tree.map(lambda new, old: jnp.where(same, old, new), codes, stored)
+
+
+def encode(
+    leaves: list[Any],
+    storage: list[Storage],
+    step: jax.Array,
+    previous: tuple[list[Any], list[Any]] | None = None,
+) -> list[Any]:
+    """The leaves in their storage; ``step`` keys the stochastic rounding.
+
+    ``previous``: the stored leaves of the last state and what :func:`decode`
+    made of them; an orthogonal leaf equal to its decoded self keeps its codes.
+    """
     out = [
         x if how.bits == 0 or how.over is not None else _compress(x, how, step, salt)
         for salt, (x, how) in enumerate(zip(leaves, storage, strict=True))
@@ -144,6 +181,11 @@ def encode(leaves: list[Any], storage: list[Storage], step: jax.Array) -> list[A
             # decoding multiplies back exactly what was divided.
             ratio = leaves[i].astype(jnp.float32) / _root(dequantize(out[how.over]))
             out[i] = _compress(ratio.astype(leaves[i].dtype), how, step, i)
+    if previous is not None:
+        stored, decoded = previous
+        for i, how in enumerate(storage):
+            if how.orthogonal:
+                out[i] = _unless_unchanged(out[i], leaves[i], stored[i], decoded[i])
     return out
 
 
@@ -155,4 +197,7 @@ def decode(paths: list[tuple], stored: list[Any]) -> list[Any]:
     for i, j in moment_pairs(paths, shapes, quantized).items():
         if stored[i].linear:
             out[i] = (out[i] * _root(out[j])).astype(stored[i].dtype)
+    for i, path in enumerate(paths):
+        if quantized[i] and stored[i].bits == 4 and _fields(path) & ORTHOGONAL_FIELDS:
+            out[i] = orthonormalize(out[i]).astype(stored[i].dtype)
     return out

@@ -8,8 +8,9 @@
   :func:`map_by_sides`: Kronecker-factor statistics of blocks and their use,
   batched across the tree (Shampoo, SOAP);
 * :func:`inverse_root`, :func:`eigenbasis`, :func:`qr_eigenbasis`,
-  :func:`spectral_norm_lower_bound`: matrix functions in float32, whose
-  LAPACK kernels :func:`one_at_a_time_on_cpu` keeps unbatched on CPU;
+  :func:`spectral_norm_lower_bound`, :func:`orthonormalize`: matrix
+  functions in float32, whose LAPACK kernels :func:`one_at_a_time_on_cpu`
+  keeps unbatched on CPU;
 * batches of same-shaped tiles from the whole tree run together through
   :func:`tsx.sharding.map_blocks`, which also splits them over devices
   inside :func:`tsx.sharding.distribute_matrix_work`.
@@ -32,6 +33,7 @@ from tsx.matrix._linalg import (
     eigenbasis,
     inverse_root,
     one_at_a_time_on_cpu,
+    orthonormalize,
     qr_eigenbasis,
     spectral_norm_lower_bound,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "map_sides",
     "matrix_view",
     "one_at_a_time_on_cpu",
+    "orthonormalize",
     "qr_eigenbasis",
     "spectral_norm_lower_bound",
     "two_sided",
