@@ -26,9 +26,9 @@ all alike, and at 4 bits the difference decides the quality:
   rectified matrix again would move it a little every step.
 * **Other matrices** (fields ``stats``, ``roots``, ``factors``,
   ``projector``: preconditioner statistics, inverse roots, Kronecker
-  factors, GaLore's projections): a 4-bit block code breaks their
-  definiteness (or, for a projection, changes it between refreshes), so
-  they keep 8 bits.
+  factors, GaLore's projections) keep 8 bits: a 4-bit block code breaks the
+  definiteness of statistics and roots, and no 4-bit code has been shown to
+  keep the quality of the factors and projections.
 
 :func:`~tsx.lowbit.state_bytes` with ``by_width=True`` shows the bytes kept
 at each width.
