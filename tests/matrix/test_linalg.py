@@ -110,8 +110,7 @@ def test_orthonormalize_reaches_the_polar_factor(shape):
 def test_orthonormalize_maps_a_stack_matrix_by_matrix():
     rng = np.random.default_rng(2)
     stack = np.eye(5) + 0.05 * rng.normal(size=(3, 5, 5))
-    got = orthonormalize(jnp.asarray(stack, jnp.float32))
+    got = np.asarray(orthonormalize(jnp.asarray(stack, jnp.float32)), np.float64)
     for k in range(3):
-        np.testing.assert_allclose(
-            got[k], orthonormalize(jnp.asarray(stack[k], jnp.float32)), atol=1e-6
-        )
+        u, _, vt = np.linalg.svd(stack[k])
+        np.testing.assert_allclose(got[k], u @ vt, atol=1e-5)

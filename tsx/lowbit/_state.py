@@ -148,7 +148,12 @@ def quantized_state(
     """
     inner = with_extra_args_support(inner)
 
-    def encode(state: Any, where: list[bool], step: jax.Array, previous=None) -> Any:
+    def encode(
+        state: Any,
+        where: list[bool],
+        step: jax.Array,
+        previous: tuple[list[Any], list[Any]] | None = None,
+    ) -> Any:
         paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
         paths = [path for path, _ in paths_and_leaves]
         leaves = [x for _, x in paths_and_leaves]

@@ -1,7 +1,8 @@
-"""Matrix functions for preconditioners, in float32 on symmetric matrices.
+"""Matrix functions for preconditioners, in float32.
 
-Each takes one matrix; batches go through ``jax.vmap`` (or
+Each takes one symmetric matrix; batches go through ``jax.vmap`` (or
 :func:`tsx.sharding.map_blocks`, which also spreads them over devices).
+:func:`orthonormalize`, plain matrix products, takes a matrix or a stack.
 """
 
 
