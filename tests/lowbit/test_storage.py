@@ -130,6 +130,63 @@ def test_matrices_and_other_basis_first_moments_keep_8_bits():
     assert sum(by_width.values()) == state_bytes(state)
 
 
+def test_shampoo_statistics_keep_32_bits_and_match_float32_shampoo():
+    # Shampoo's statistics feed inverse 4th roots, which magnify errors in
+    # their small eigenvalues; they stay float32 at every width (the roots
+    # and moments are compressed). The statistics depend on the gradients
+    # alone, so they equal unquantized Shampoo's bit for bit.
+    params = {"w": jnp.zeros((64, 32))}
+    grads = [
+        {"w": jax.random.normal(jax.random.key(i), (64, 32))} for i in range(4)
+    ]
+    plain = tsx.contrib.shampoo(1e-2, start_preconditioning_step=2)
+    reference = plain.init(params)
+    for g in grads:
+        _, reference = plain.update(g, reference, params)
+    for bits in (16, 8, 4):
+        tx = quantized_state(
+            tsx.contrib.shampoo(1e-2, start_preconditioning_step=2),
+            bits=bits,
+            min_size=16,
+        )
+        state = tx.init(params)
+        for g in grads:
+            _, state = tx.update(g, state, params)
+        flat = _flat(state)
+        stats = {k: v for k, v in flat.items() if ".stats" in k}
+        roots = {k: v for k, v in flat.items() if ".roots" in k}
+        assert len(stats) == len(roots) == 2
+        assert not any(isinstance(v, QuantizedArray) for v in stats.values())
+        assert all(isinstance(v, QuantizedArray) for v in roots.values())
+        for got, want in zip(
+            jax.tree.leaves(state.inner_state[0].stats),
+            jax.tree.leaves(reference[0].stats),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(got, want)
+        # 32 bits: the two statistics, 64^2 + 32^2 floats.
+        assert state_bytes(state, by_width=True)[32] >= 4 * (64 * 64 + 32 * 32)
+
+
+def test_shampoo_momentum_is_not_paired_with_its_grafting_second_moment():
+    # Shampoo's mu is the momentum of the preconditioned step; its nu is the
+    # grafting optimizer's second moment of the gradient: mu / sqrt(nu) is
+    # no step, so mu takes the plain 4-bit levels. Adam's pair is kept.
+    params = {"w": jnp.zeros((64, 32))}
+    for tx, paired in ((tsx.contrib.shampoo(1e-2), False), (tsx.adamw(1e-2), True)):
+        state = tx.init(params)
+        flat, _ = jax.tree_util.tree_flatten_with_path(state)
+        paths = [path for path, _ in flat]
+        leaves = [x for _, x in flat]
+        wanted = [x.size >= 16 for x in leaves]
+        plan = _storage.plan(paths, [x.shape for x in leaves], wanted, 4, None)
+        keys = [jax.tree_util.keystr(p) for p in paths]
+        mu = plan[next(i for i, k in enumerate(keys) if ".mu" in k)]
+        nu = next(i for i, k in enumerate(keys) if ".nu" in k)
+        assert (mu.bits, mu.linear) == (4, True)
+        assert mu.over == (nu if paired else None)
+
+
 def test_soap_bases_at_4_bits_decode_orthogonal_and_change_only_on_refresh():
     # The stored bases are 4-bit blocks (max |Q^T Q - I| about 0.1 as
     # dequantized); decoding rectifies them to orthogonal within 2e-5 (float32

@@ -104,8 +104,11 @@ def quantized_state(
     orthonormalized when decoded (:func:`tsx.matrix.orthonormalize`); the
     matrix optimizers' statistics, inverse roots, Kronecker factors and
     projections keep **8 bits**, since 4-bit blocks break their
-    definiteness (``state_bytes(state, by_width=True)`` shows the bytes at
-    each width).
+    definiteness. At every width, statistics that the optimizer takes
+    inverse roots of (Shampoo's) keep **32 bits**: each step changes them
+    by less than a level of a narrower code, and the roots magnify the
+    error (``state_bytes(state, by_width=True)`` shows the bytes at each
+    width).
 
     Sharding: blocks run along the trailing axes (merged until they hold
     ``block_size`` elements), so a state leaf sharded along its leading axes

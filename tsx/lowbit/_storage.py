@@ -10,9 +10,12 @@ all alike, and at 4 bits the difference decides the quality:
   element, where scaling by the block's largest ``mu`` gave an element
   whose ``mu`` and ``nu`` are both small (a large update) almost no levels.
   The second moment rounds stochastically (:func:`~tsx.lowbit.quantize`).
-* **First moments without a second moment** (Muon, Lion, Kron): evenly
-  spaced levels too, which measured closer to float32 than the companded
-  code on least squares.
+  Not in a state that also holds ``roots`` (Shampoo's): there ``mu`` is the
+  momentum of the preconditioned step and ``nu`` the grafting optimizer's
+  second moment of the gradient, so their ratio is no step.
+* **First moments without a second moment** (Muon, Lion, Kron; Shampoo's):
+  evenly spaced levels too, which measured closer to float32 than the
+  companded code on least squares.
 * **First moments whose second moment lives in another basis** (SOAP's
   ``mu``, in the parameters' basis, beside ``nu`` in the eigenbasis): the
   small components that the update divides by a small second moment are
@@ -24,8 +27,16 @@ all alike, and at 4 bits the difference decides the quality:
   quantization of Wang et al., 2024, "4-bit Shampoo", arXiv:2405.18144).
   A basis the optimizer hands back unchanged keeps its codes: encoding the
   rectified matrix again would move it a little every step.
+* **Statistics the optimizer takes inverse roots of** (a ``stats`` field
+  beside a ``roots`` field: Shampoo's ``L``, ``R``) keep **32 bits** at
+  every width. ``L^{-1/4}`` magnifies errors in the small eigenvalues, and
+  with ``b2 = 0.999`` a step changes an entry by about a thousandth, below
+  a level of every narrower code: rounded to nearest the statistics stop
+  moving, rounded stochastically the errors add up over the ``1 / (1 -
+  b2)`` steps they are remembered (on least squares, Shampoo with 8-bit
+  statistics ended 76% above float32, with bfloat16 ones 14%).
 * **Other matrices** (fields ``stats``, ``roots``, ``factors``,
-  ``projector``: preconditioner statistics, inverse roots, Kronecker
+  ``projector``: SOAP's statistics, Shampoo's inverse roots, Kronecker
   factors, GaLore's projections) keep 8 bits: a 4-bit block code breaks the
   definiteness of statistics and roots, and no 4-bit code has been shown to
   keep the quality of the factors and projections.
@@ -65,6 +76,7 @@ MATRIX_FIELDS = frozenset({"stats", "roots", "bases", "factors", "projector"})
 ORTHOGONAL_FIELDS = frozenset({"bases"})
 _MATRIX_BITS = 8
 _FIRST, _SECOND = jax.tree_util.GetAttrKey("mu"), jax.tree_util.GetAttrKey("nu")
+_STATS, _ROOTS = jax.tree_util.GetAttrKey("stats"), jax.tree_util.GetAttrKey("roots")
 
 
 class Storage(NamedTuple):
@@ -85,14 +97,31 @@ def _partners(paths: list[tuple]) -> dict[int, int]:
     """Leaf ``i`` under a ``mu`` field -> the leaf ``j`` at the same place
     under its sibling ``nu``."""
     index = {path: j for j, path in enumerate(paths)}
+    preconditioned = _places(paths, _ROOTS)
     partners = {}
     for i, path in enumerate(paths):
-        if _FIRST in path:
+        if _FIRST in path and path[: path.index(_FIRST)] not in preconditioned:
             k = path.index(_FIRST)
             j = index.get(path[:k] + (_SECOND,) + path[k + 1 :])
             if j is not None:
                 partners[i] = j
     return partners
+
+
+def _places(paths: list[tuple], field: Any) -> set[tuple]:
+    """The states (paths to them) that hold ``field``."""
+    return {path[: path.index(field)] for path in paths if field in path}
+
+
+def _inverted(paths: list[tuple]) -> set[int]:
+    """Leaves under a ``stats`` field with a ``roots`` field beside it:
+    statistics the optimizer takes inverse roots of (Shampoo's)."""
+    owners = _places(paths, _ROOTS)
+    return {
+        i
+        for i, path in enumerate(paths)
+        if _STATS in path and path[: path.index(_STATS)] in owners
+    }
 
 
 def moment_pairs(
@@ -121,9 +150,10 @@ def plan(
 
     pairs = moment_pairs(paths, shapes, wanted) if bits == 4 else {}
     elsewhere = set(_partners(paths)) - set(pairs) if bits == 4 else set()
+    inverted = _inverted(paths)
     out = []
     for i, path in enumerate(paths):
-        if not wanted[i]:
+        if not wanted[i] or i in inverted:
             out.append(Storage(0))
         elif bits == 4 and _fields(path) & ORTHOGONAL_FIELDS:
             out.append(Storage(4, block(4), linear=True, orthogonal=True))
