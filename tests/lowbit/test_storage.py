@@ -134,11 +134,16 @@ def test_shampoo_statistics_keep_32_bits_and_match_float32_shampoo():
     # Shampoo's statistics feed inverse 4th roots, which magnify errors in
     # their small eigenvalues; they stay float32 at every width (the roots
     # and moments are compressed). The statistics depend on the gradients
-    # alone, so they equal unquantized Shampoo's bit for bit.
+    # alone: L = sum_t (1 - b2) b2^(T-1-t) G_t G_t^T (R with G_t^T G_t), and
+    # they equal unquantized Shampoo's bit for bit.
     params = {"w": jnp.zeros((64, 32))}
     grads = [
         {"w": jax.random.normal(jax.random.key(i), (64, 32))} for i in range(4)
     ]
+    b2, g64 = 0.999, [np.asarray(g["w"], np.float64) for g in grads]
+    weights = [(1 - b2) * b2 ** (len(g64) - 1 - t) for t in range(len(g64))]
+    left = sum(w * g @ g.T for w, g in zip(weights, g64, strict=True))
+    right = sum(w * g.T @ g for w, g in zip(weights, g64, strict=True))
     plain = tsx.contrib.shampoo(1e-2, start_preconditioning_step=2)
     reference = plain.init(params)
     for g in grads:
@@ -164,6 +169,9 @@ def test_shampoo_statistics_keep_32_bits_and_match_float32_shampoo():
             strict=True,
         ):
             np.testing.assert_array_equal(got, want)
+        got_left, got_right = state.inner_state[0].stats["w"]
+        np.testing.assert_allclose(got_left[0], left, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(got_right[0], right, rtol=1e-5, atol=1e-7)
         # 32 bits: the two statistics, 64^2 + 32^2 floats.
         assert state_bytes(state, by_width=True)[32] >= 4 * (64 * 64 + 32 * 32)
 

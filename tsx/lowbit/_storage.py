@@ -100,11 +100,12 @@ def _partners(paths: list[tuple]) -> dict[int, int]:
     preconditioned = _places(paths, _ROOTS)
     partners = {}
     for i, path in enumerate(paths):
-        if _FIRST in path and path[: path.index(_FIRST)] not in preconditioned:
-            k = path.index(_FIRST)
-            j = index.get(path[:k] + (_SECOND,) + path[k + 1 :])
-            if j is not None:
-                partners[i] = j
+        k = path.index(_FIRST) if _FIRST in path else None
+        if k is None or path[:k] in preconditioned:
+            continue
+        j = index.get(path[:k] + (_SECOND,) + path[k + 1 :])
+        if j is not None:
+            partners[i] = j
     return partners
 
 
