@@ -212,3 +212,22 @@ def test_stochastic_positive_code_picks_a_neighbouring_level_unbiased():
         np.abs(draws.mean(0) - x)[inside] <= 4 * spread[inside] / np.sqrt(4000) + 1e-7
     )
     assert np.all(draws[:, ~inside] == levels[0])
+
+
+def test_stochastic_linear_code_picks_a_neighbouring_level_unbiased():
+    # One block with largest magnitude 1: the levels are q / 7. Each decoded
+    # value is one of the two levels around x, and over 4,000 draws their
+    # mean is x within 4 standard errors of a draw's spread (half a level).
+    x = np.array([1.0, -0.3, 0.05, 1e-3, -1e-7, 0.6, -0.0117, 0.9, 0.0], np.float32)
+    encode = jax.jit(
+        lambda step: dequantize(
+            quantize(jnp.asarray(x), 4, 64, linear=True, noise_step=step)
+        )
+    )
+    draws = np.stack([np.asarray(encode(step)) for step in range(4000)])
+    low, high = np.floor(x * 7) / 7, np.ceil(x * 7) / 7
+    assert np.all((draws >= low - 1e-6) & (draws <= high + 1e-6))
+    assert np.all(np.abs(draws.mean(0) - x) <= 4 * (1 / 14) / np.sqrt(4000) + 1e-7)
+    # Exact levels (1, 0) never move; below half a level x is not lost.
+    assert np.all(draws[:, 0] == 1.0) and np.all(draws[:, -1] == 0.0)
+    assert np.any(draws[:, 2] != 0.0)

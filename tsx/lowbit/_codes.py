@@ -28,11 +28,13 @@ optimizers (:func:`~tsx.lowbit.quantized_state`):
 * ``linear=True``: ``x = a * q / L`` with ``q`` in ``[-L, L]``, evenly
   spaced levels for values that fill their block's range, such as a first
   moment divided by the square root of its second moment.
-* ``noise_step`` given: blocks in the positive code round stochastically to
-  one of the two levels around ``x``, with the probability that makes the
-  stored value unbiased. A second moment moves by ``(1 - b2) (g^2 - v)``
-  per step, far less than a 4-bit level; rounded to nearest it would stay
-  where it is (or drop to its level below) for good.
+* ``noise_step`` given: blocks in the positive code (and linear blocks)
+  round stochastically to one of the two levels around ``x``, with the
+  probability that makes the stored value unbiased. A second moment moves
+  by ``(1 - b2) (g^2 - v)`` per step, far less than a 4-bit level; rounded
+  to nearest it would stay where it is (or drop to its level below) for
+  good. A momentum ``b m + (1 - b) g`` loses the same way the part of
+  ``(1 - b) g`` below half a level.
 
 A block of zeros has scale 0 and decodes to zeros; a NaN or infinity in a
 block makes its scale infinite, so the whole block decodes to non-finite
@@ -225,8 +227,9 @@ def quantize(
         ``a * q / (2^(bits-1) - 1)`` instead of choosing the companded
         signed or positive code by the block's signs.
       noise_step: when given (an integer, e.g. a step counter), blocks in
-        the positive code round stochastically, unbiased in the value; the
-        random bits come from a hash of the element index, it and ``salt``.
+        the positive code, and every block of a ``linear`` array, round
+        stochastically, unbiased in the value; the random bits come from a
+        hash of the element index, it and ``salt``.
       salt: an integer that makes the random bits differ between arrays.
 
     Returns:
@@ -246,7 +249,11 @@ def quantize(
     r = (blocks * pre) / (safe * pre)
     half = 2 ** (bits - 1) - 1
     n = 2**bits
-    if linear:
+    if linear and noise_step is not None:
+        noise = hash_bits(r.shape, noise_step, salt).astype(jnp.float32)
+        q = jnp.floor(r * half + noise / 65536.0) + half
+        scales = absmax[..., 0]
+    elif linear:
         q = jnp.round(r * half) + half
         scales = absmax[..., 0]
     else:

@@ -98,7 +98,10 @@ def quantized_state(
     storage rules): a first moment ``mu`` with a second moment ``nu`` of
     its shape beside it is stored as ``mu / sqrt(nu)`` in evenly spaced
     levels, so every element's update keeps the same resolution; other
-    first moments use evenly spaced levels too; second moments round
+    first moments use evenly spaced levels too (an elementwise optimizer's
+    momentum, Lion's, rounded at random so that small increments are kept
+    in expectation; a matrix optimizer's, Muon's, Kron's, Shampoo's, to
+    nearest in blocks of 32 elements); second moments round
     stochastically (unbiased), since a step changes them by less than a
     level; eigenbases (SOAP's) use evenly spaced levels and are
     orthonormalized when decoded (:func:`tsx.matrix.orthonormalize`); the
@@ -119,7 +122,8 @@ def quantized_state(
       inner: the transformation whose state is stored compressed.
       bits: 16 (bfloat16 with stochastic rounding), 8 or 4.
       block_size: elements per block for 8 and 4 bits (default 256 for 8
-        bits, 128 for 4 bits; an int >= 2). Each block costs a 4-byte scale.
+        bits, 128 for 4 bits, 32 for a matrix optimizer's momentum at 4
+        bits; an int >= 2). Each block costs a 4-byte scale.
       min_size: leaves with fewer elements stay uncompressed (an int >= 0).
 
     Returns:
