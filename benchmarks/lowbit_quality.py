@@ -219,6 +219,7 @@ def lstsq(args: argparse.Namespace) -> None:
         ]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"steps": args.steps, "rows": rows}))
 
 

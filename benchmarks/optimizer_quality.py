@@ -124,6 +124,7 @@ def charlm(args: argparse.Namespace) -> None:
     starts = rng.integers(0, len(valid_text) - CONTEXT - 1, size=(8, BATCH))
     valid = [np.stack([valid_text[s : s + CONTEXT + 1] for s in row]) for row in starts]
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     runs = json.loads(out.read_text()) if out.exists() else []
     done = {(r["optimizer"], r["lr"], r["seed"]) for r in runs}
     print(f"{args.steps} steps, batch {BATCH}; {machine.load()}", flush=True)
