@@ -110,7 +110,7 @@ class Storage(NamedTuple):
     linear: bool = False
     over: int | None = None  # the leaf whose root divides this one
     orthogonal: bool = False  # rectified when decoded
-    stochastic: bool = False  # linear levels rounded at random, unbiased
+    stochastic: bool = False  # rounded at random, unbiased (4 bits)
 
 
 def _fields(path: tuple) -> set[str]:
@@ -194,7 +194,9 @@ def plan(
             else:
                 out.append(Storage(4, block(4), linear=True, stochastic=True))
         else:
-            out.append(Storage(bits, block(bits)))
+            # At 4 bits a level dwarfs a second moment's per-step change:
+            # unbiased rounding keeps it moving.
+            out.append(Storage(bits, block(bits), stochastic=bits == 4))
     return out
 
 
@@ -207,10 +209,7 @@ def _compress(x: jax.Array, how: Storage, step: jax.Array, salt: int) -> Any:
     if how.bits == 16:
         codes = stochastic_round_bf16(x, step, salt)
         return QuantizedArray(codes, None, x.shape, x.dtype, 16, 0)
-    # At 4 bits a level dwarfs a second moment's per-step change: unbiased
-    # rounding keeps it moving.
-    stochastic = how.stochastic or (how.bits == 4 and not how.linear)
-    noise_step = step if stochastic else None
+    noise_step = step if how.stochastic else None
     return quantize(
         x, how.bits, how.block_size, linear=how.linear, noise_step=noise_step, salt=salt
     )
